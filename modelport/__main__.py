@@ -1,0 +1,3 @@
+from modelport.cli import console_main
+
+console_main()

@@ -1,0 +1,154 @@
+"""The ``modelport`` command. It only parses arguments and calls the Python API.
+
+Exit codes: 0 everything selected ran and passed; 1 a check failed or something selected
+could not run; 2 bad usage or bad input (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from modelport import __version__, exporters
+from modelport.errors import UsageError
+from modelport.pipeline.records import Report, StageRecord, VerifyReport
+from modelport.pipeline.report import print_parity, print_stage
+
+__all__ = ["build_parser", "console_main", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and ``--help``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 1e-5, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="modelport",
+        description="Export a PyTorch model to deployable formats and prove every artifact computes what "
+        "the original computes.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="build, export, validate and write the artifact folder")
+    run.add_argument("--model", default="mlp", metavar="SPEC", help="model to export (built in: mlp; default mlp)")
+    run.add_argument("--out", metavar="DIR", help="artifact folder (default artifacts/<model name>)")
+    run.add_argument(
+        "--formats",
+        metavar="LIST",
+        help=f"comma-separated formats, or all (known: {', '.join(exporters.names())}; default all)",
+    )
+    run.add_argument("--seed", type=_int, default=0, metavar="N", help="seed for weights and inputs (default 0)")
+    run.add_argument("--atol", type=_nonneg_float, metavar="X", help="absolute tolerance for every non-exact format")
+    run.add_argument("--rtol", type=_nonneg_float, metavar="X", help="relative tolerance for every non-exact format")
+    run.add_argument(
+        "--tol",
+        action="append",
+        metavar="LIST",
+        help="per-format tolerances FORMAT=ATOL,RTOL[,FORMAT=ATOL,RTOL...], e.g. onnx=1e-5,1e-4 (repeatable)",
+    )
+    run.add_argument("--onnx-exporter", choices=["dynamo", "legacy"], default="dynamo", help="default dynamo")
+    run.add_argument("--opset", type=_int, metavar="N", help="ONNX opset (default: the exporter's)")
+    run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
+    run.add_argument("--quiet", action="store_true", help="print only the verdict line")
+
+    verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
+    verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
+    verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace, out: Console) -> int:
+    from modelport.pipeline.run import run
+
+    started = False
+
+    def on_stage(record: StageRecord) -> None:
+        nonlocal started
+        if not started:  # after the arguments were accepted, so an error is the only output
+            out.print(f"modelport {__version__}: run --model {args.model}", highlight=False)
+            started = True
+        print_stage(out, record)
+
+    report: Report = run(
+        args.model,
+        out=args.out,
+        formats=args.formats,
+        seed=args.seed,
+        atol=args.atol,
+        rtol=args.rtol,
+        tol=args.tol,
+        onnx_exporter=args.onnx_exporter,
+        opset=args.opset,
+        force=args.force,
+        on_stage=None if args.quiet else on_stage,
+    )
+    if not args.quiet:
+        print_parity(out, report)
+    out.print(f"verdict: {report.verdict.upper()}  ({report.output_dir})", highlight=False)
+    return report.exit_code
+
+
+def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
+    from modelport.pipeline.verify import verify
+
+    report: VerifyReport = verify(args.folder)
+    if not args.quiet:
+        out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
+        for problem in report.integrity:
+            out.print(f"  [red]integrity FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
+        for note in report.notes:
+            out.print(f"  note: {note}", highlight=False)
+        print_parity(out, report)
+    else:
+        for problem in report.integrity:
+            out.print(f"integrity FAIL: {problem.path}: {problem.problem}", highlight=False)
+    out.print(f"verdict: {report.verdict.upper()}", highlight=False)
+    return report.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit code (tests call this)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code) if isinstance(e.code, int) else 2
+    out = Console(width=200, soft_wrap=True) if not sys.stdout.isatty() else Console()
+    try:
+        if args.command == "run":
+            return _cmd_run(args, out)
+        return _cmd_verify(args, out)
+    except UsageError as e:
+        print(f"modelport: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modelport: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())

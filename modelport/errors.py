@@ -1,0 +1,45 @@
+"""modelport's exceptions.
+
+    ModelportError                 base of everything modelport raises on purpose
+    ├── UsageError                 bad flags, bad paths, bad files handed to us: the CLI exits 2
+    └── StageError                 a pipeline step could not do its job (export, load, run): exit 1
+        ├── ExportError
+        └── LoadError
+
+Messages are one line and end with what to do next. Third-party exceptions are
+wrapped at the boundary with ``raise ... from e`` so the cause is kept.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ExportError", "LoadError", "ModelportError", "StageError", "UsageError", "one_line"]
+
+
+class ModelportError(Exception):
+    """Base class for errors raised by modelport."""
+
+
+class UsageError(ModelportError):
+    """The user asked for something that cannot work as given (exit code 2)."""
+
+
+class StageError(ModelportError):
+    """A pipeline stage failed (exit code 1); other stages go on where they can."""
+
+
+class ExportError(StageError):
+    """An exporter could not write its artifact."""
+
+
+class LoadError(StageError):
+    """A saved artifact could not be loaded back by its runtime."""
+
+
+def one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """The first meaningful line of an error message, cut to ``limit`` characters."""
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    if len(first) > limit:
+        first = first[: limit - 3] + "..."
+    return first

@@ -1,0 +1,91 @@
+"""The contracts every format implements: an Exporter writes files, a Runner runs them.
+
+Adding a format is one module that defines an ``Exporter`` subclass and registers it
+(see ``modelport.exporters``). ``export`` writes into the artifact folder and returns a
+``FormatRecord``; ``load`` reads *the saved files* back and returns a ``Runner``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
+
+__all__ = ["ExportOptions", "ExportRequest", "Exporter", "FormatRecord", "ModelFactory", "Runner"]
+
+ModelFactory = Callable[[], torch.nn.Module]
+Detail = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    onnx_exporter: Literal["dynamo", "legacy"] = "dynamo"
+    opset: int | None = None
+    torchscript_method: Literal["trace", "script"] = "trace"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    model: torch.nn.Module  # in eval mode
+    inputs: dict[str, torch.Tensor]  # the example inputs, in signature order
+    signature: Signature
+    folder: Path  # the artifact folder; exporters write files directly under it
+    options: ExportOptions = field(default_factory=ExportOptions)
+
+
+class FormatRecord(BaseModel):
+    """What an exporter wrote, as recorded in the manifest (paths relative to the folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    runtime: str
+    files: list[str]  # the first one is the file a runtime opens
+    roles: dict[str, str] = {}  # path -> role, for files other than the main "model"/"weights" one
+    details: dict[str, Detail] = {}
+    notes: list[str] = []
+
+
+class Runner(Protocol):
+    """Runs a loaded artifact. Inputs and outputs are keyed by signature names."""
+
+    name: str
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+class Exporter(ABC):
+    """One deployable format. Class attributes are its declarative contract."""
+
+    name: ClassVar[str]  # the format name used by --formats
+    runtime: ClassVar[str]  # what runs it: "torch", "torchscript", "onnxruntime"
+    role: ClassVar[str]  # "weights" (needs the architecture in code) or "model" (self-contained)
+    tolerance: ClassVar[Tolerance]  # the documented default
+    tolerance_why: ClassVar[str]  # one line: why this default
+
+    @property
+    def candidate(self) -> str:
+        return f"{self.name}@{self.runtime}"
+
+    @property
+    def needs_architecture(self) -> bool:
+        return self.role == "weights"
+
+    @abstractmethod
+    def export(self, request: ExportRequest) -> FormatRecord:
+        """Write the artifact's files under ``request.folder``."""
+
+    @abstractmethod
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        """Load the saved files from ``folder`` with this format's runtime."""

@@ -1,0 +1,38 @@
+"""Golden data: ``.npz`` files any numpy can read, written byte-for-byte reproducibly.
+
+``numpy.savez`` stamps each zip member with the current time, so two identical runs
+would give different bytes; these members carry a fixed timestamp instead.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from modelport.errors import UsageError
+from modelport.fsutil import atomic_write
+
+__all__ = ["read_npz", "write_npz"]
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read every array; object arrays (pickles) are refused."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UsageError(f"cannot read golden data {path}: {e}") from e

@@ -1,0 +1,84 @@
+"""``manifest.json``: every file in the folder with its sha256, written last."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from modelport.errors import UsageError
+from modelport.exporters import get
+from modelport.exporters.base import FormatRecord
+from modelport.fsutil import atomic_write, sha256_file
+from modelport.pipeline.outdir import MANIFEST_NAME
+from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Report
+
+__all__ = ["list_artifacts", "read_manifest", "write_manifest"]
+
+REPORT_NAME = "report.md"
+
+
+def _roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[str, tuple[str, str]]:
+    """path -> (format, role) for every file modelport meant to write."""
+    known: dict[str, tuple[str, str]] = {REPORT_NAME: ("report", "report")}
+    for record in formats.values():
+        main_role = get(record.format).role
+        for i, path in enumerate(record.files):
+            known[path] = (record.format, record.roles.get(path, main_role if i == 0 else "extra"))
+    if golden is not None:
+        known[golden.inputs] = ("golden", "golden-inputs")
+        known[golden.outputs] = ("golden", "golden-outputs")
+        for s in golden.sets:
+            known[s.inputs] = ("golden", "golden-inputs")
+            known[s.outputs] = ("golden", "golden-outputs")
+    return known
+
+
+def list_artifacts(folder: Path, formats: Mapping[str, FormatRecord], golden: Golden | None) -> list[ArtifactFile]:
+    """Hash every file under ``folder`` except the manifest; a file nobody claimed is listed as "other"."""
+    known = _roles(formats, golden)
+    entries: list[ArtifactFile] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel == MANIFEST_NAME:
+            continue
+        fmt, role = known.get(rel, ("other", "other"))
+        entries.append(
+            ArtifactFile(path=rel, format=fmt, role=role, sha256=sha256_file(path), bytes=path.stat().st_size)
+        )
+    return entries
+
+
+def write_manifest(folder: Path, report: Report) -> None:
+    data = report.model_dump(mode="json", exclude={"output_dir"})
+    with atomic_write(folder / MANIFEST_NAME) as fh:
+        fh.write((json.dumps(data, indent=2) + "\n").encode())
+
+
+def read_manifest(folder: Path) -> Report:
+    """The folder's manifest, validated; a missing or malformed one is the user's input problem."""
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; pass the artifact folder that `modelport run` wrote")
+    if not path.is_file():
+        raise UsageError(f"{folder} has no {MANIFEST_NAME}; pass a folder written by `modelport run`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is not valid JSON ({e}); re-run `modelport run` to rewrite it") from e
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a modelport manifest (expected a JSON object)")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path} has schema_version {version!r}; this modelport reads {SCHEMA_VERSION}; "
+            "use the modelport version that wrote it or re-run `modelport run`"
+        )
+    try:
+        return Report.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path} is not a valid manifest: {where}: {first['msg']}") from e

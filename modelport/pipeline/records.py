@@ -1,0 +1,162 @@
+"""The run report, which is also ``manifest.json``; and the verify report.
+
+``schema_version`` changes whenever a field changes meaning or disappears.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from modelport.exporters.base import FormatRecord
+from modelport.signature import Signature
+from modelport.validators.records import CandidateResult, Category, Tolerance, Verdict
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArtifactFile",
+    "Environment",
+    "Golden",
+    "GoldenSet",
+    "IntegrityProblem",
+    "ModelInfo",
+    "Report",
+    "StageRecord",
+    "VerifyReport",
+]
+
+SCHEMA_VERSION = 1
+StageStatus = Literal["ok", "failed", "skipped"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageRecord(_Record):
+    name: str
+    status: StageStatus
+    seconds: float
+    reason: str | None = None  # why it failed or was skipped
+    notes: list[str] = []
+    details: dict[str, Any] = {}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class Environment(_Record):
+    modelport: str | None
+    python: str
+    platform: str
+    torch: str | None
+    onnx: str | None
+    onnxruntime: str | None
+    onnxscript: str | None
+    safetensors: str | None
+    numpy: str | None
+
+    @classmethod
+    def current(cls) -> Environment:
+        return cls(
+            modelport=_version("modelport"),
+            python=platform.python_version(),
+            platform=f"{sys.platform}-{platform.machine()}",
+            torch=_version("torch"),
+            onnx=_version("onnx"),
+            onnxruntime=_version("onnxruntime"),
+            onnxscript=_version("onnxscript"),
+            safetensors=_version("safetensors"),
+            numpy=_version("numpy"),
+        )
+
+
+class ModelInfo(_Record):
+    name: str
+    spec: str
+    description: str
+    class_name: str
+    parameters: int
+    seed: int
+
+
+class ArtifactFile(_Record):
+    path: str  # relative to the folder, with forward slashes
+    format: str  # a format name, or "golden" / "report"
+    role: str  # "weights", "model", "external-data", "golden-inputs", "golden-outputs", "report"
+    sha256: str
+    bytes: int
+
+
+class GoldenSet(_Record):
+    name: str
+    description: str
+    inputs: str
+    outputs: str
+
+
+class Golden(_Record):
+    """The example input X and the reference outputs, plus the other input sets the same way."""
+
+    inputs: str
+    outputs: str
+    sets: list[GoldenSet]
+
+
+class Report(_Record):
+    """The outcome of ``modelport run``; serialised as ``manifest.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["run"] = "run"
+    created_at: str
+    environment: Environment
+    model: ModelInfo
+    signature: Signature
+    options: dict[str, Any]
+    tolerances: dict[str, Tolerance]
+    formats: dict[str, FormatRecord]
+    artifacts: list[ArtifactFile]
+    golden: Golden | None
+    stages: list[StageRecord]
+    candidates: list[CandidateResult]
+    notes: list[str] = []
+    verdict: Verdict
+    output_dir: str | None = None  # where the folder was written; not part of the manifest file
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict == "pass" else 1
+
+
+class IntegrityProblem(_Record):
+    path: str
+    problem: str
+    category: Category = "integrity"
+
+
+class VerifyReport(_Record):
+    """The outcome of ``modelport verify``."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["verify"] = "verify"
+    folder: str
+    model: ModelInfo
+    environment: Environment
+    recorded_environment: Environment
+    files_checked: int
+    integrity: list[IntegrityProblem]
+    candidates: list[CandidateResult]
+    notes: list[str] = []
+    verdict: Verdict
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict == "pass" else 1

@@ -1,0 +1,129 @@
+"""``modelport.verify``: prove an artifact folder still holds what its manifest says.
+
+1. integrity: every listed file exists with its recorded size and sha256, no listed path
+   leaves the folder;
+2. parity: each artifact is loaded *from the folder* by its runtime and replays every
+   golden input set against the golden outputs, at the tolerances the manifest records.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path, PurePosixPath
+
+from modelport import exporters
+from modelport.errors import UsageError
+from modelport.fsutil import sha256_file
+from modelport.models import resolve_model
+from modelport.pipeline.golden import read_npz
+from modelport.pipeline.manifest import read_manifest
+from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
+from modelport.validators.candidate import ReplaySet, check_candidate, not_run
+from modelport.validators.records import CandidateResult
+
+__all__ = ["verify"]
+
+
+def _inside(folder: Path, rel: str) -> Path | None:
+    """The listed path under ``folder``, or None when it would leave the folder."""
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        return None
+    path = folder.joinpath(*pure.parts)
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return path
+
+
+def _integrity(folder: Path, manifest: Report) -> list[IntegrityProblem]:
+    problems: list[IntegrityProblem] = []
+    for entry in manifest.artifacts:
+        path = _inside(folder, entry.path)
+        if path is None:
+            problems.append(IntegrityProblem(path=entry.path, problem="path leaves the artifact folder"))
+        elif not path.is_file():
+            problems.append(IntegrityProblem(path=entry.path, problem="listed in the manifest but missing"))
+        elif path.stat().st_size != entry.bytes:
+            problems.append(
+                IntegrityProblem(path=entry.path, problem=f"size {path.stat().st_size} != recorded {entry.bytes}")
+            )
+        elif sha256_file(path) != entry.sha256:
+            problems.append(IntegrityProblem(path=entry.path, problem="sha256 differs from the manifest"))
+    return problems
+
+
+def _replays(folder: Path, manifest: Report) -> list[ReplaySet]:
+    golden = manifest.golden
+    if golden is None:
+        return []
+    sets = [("example", golden.inputs, golden.outputs)] + [(s.name, s.inputs, s.outputs) for s in golden.sets]
+    replays = []
+    for name, inputs, outputs in sets:
+        in_path, out_path = _inside(folder, inputs), _inside(folder, outputs)
+        if in_path is None or out_path is None:
+            raise UsageError(f"the manifest's golden set {name!r} points outside the folder")
+        replays.append(ReplaySet(name, read_npz(in_path), read_npz(out_path)))
+    return replays
+
+
+def verify(folder: str | Path) -> VerifyReport:
+    """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem."""
+    root = Path(folder)
+    manifest = read_manifest(root)
+    problems = _integrity(root, manifest)
+    broken = {p.path for p in problems}
+    replays = _replays(root, manifest) if not broken & _golden_paths(manifest) else []
+    notes: list[str] = []
+    if not replays:
+        notes.append("golden data is missing or damaged: parity was not replayed")
+    source = None
+    try:
+        source = resolve_model(manifest.model.spec)
+    except UsageError:
+        notes.append(f"model {manifest.model.spec!r} is not available here: weights-only formats cannot be loaded")
+    dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
+    candidates: list[CandidateResult] = []
+    for name, record in manifest.formats.items():
+        exporter = exporters.get(name)
+        tol = manifest.tolerances[name].model_copy(update={"source": "manifest"})
+        damaged = [f for f in record.files if f in broken]
+        if damaged:
+            reason = f"{', '.join(damaged)} failed the integrity check"
+            candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason))
+            continue
+        if not replays:
+            candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data"))
+            continue
+        factory = source.factory if source is not None else None
+        candidates.append(
+            check_candidate(
+                exporter.candidate,
+                name,
+                exporter.runtime,
+                functools.partial(exporter.load, root, record, manifest.signature, factory),
+                replays,
+                tol,
+                dtypes,
+            )
+        )
+    ok = not problems and all(c.verdict == "pass" for c in candidates)
+    return VerifyReport(
+        folder=str(root),
+        model=manifest.model,
+        environment=Environment.current(),
+        recorded_environment=manifest.environment,
+        files_checked=len(manifest.artifacts),
+        integrity=problems,
+        candidates=candidates,
+        notes=notes,
+        verdict="pass" if ok else "fail",
+    )
+
+
+def _golden_paths(manifest: Report) -> set[str]:
+    g = manifest.golden
+    if g is None:
+        return set()
+    return {g.inputs, g.outputs, *(s.inputs for s in g.sets), *(s.outputs for s in g.sets)}

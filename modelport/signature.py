@@ -1,0 +1,85 @@
+"""The model's input/output signature: names, shapes with named dynamic dims, dtypes.
+
+modelport's own names are used everywhere a tensor is named: the ONNX graph, the
+golden files, the parity records. Runners translate to and from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Dim",
+    "Signature",
+    "TensorSpec",
+    "flatten_outputs",
+    "numpy_to_torch",
+    "torch_dtype_name",
+    "torch_to_numpy",
+]
+
+Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch")
+
+
+class TensorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    shape: list[Dim]
+    dtype: str  # torch dtype name without the "torch." prefix: "float32", "int64", "bfloat16"
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+
+def torch_dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def flatten_outputs(out: Any) -> list[torch.Tensor]:
+    """Flatten a model's output (tensor, tuple/list, dict, nested) in a stable order."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        return [t for key in out for t in flatten_outputs(out[key])]
+    if isinstance(out, Sequence) and not isinstance(out, str | bytes):
+        return [t for item in out for t in flatten_outputs(item)]
+    raise TypeError(f"model output of type {type(out).__name__} is not a tensor, sequence or mapping of tensors")
+
+
+def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A CPU numpy copy; dtypes numpy lacks (bfloat16) widen to float32."""
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return np.ascontiguousarray(t.numpy())
+
+
+def numpy_to_torch(a: np.ndarray, dtype: str | None = None) -> torch.Tensor:
+    """A torch tensor from a numpy array, cast back to the declared dtype (e.g. bfloat16)."""
+    t = torch.from_numpy(np.array(a, copy=True, order="C"))
+    if dtype is not None:
+        target = getattr(torch, dtype)
+        if t.dtype != target:
+            t = t.to(target)
+    return t

@@ -1,0 +1,92 @@
+"""Running one candidate on every input set and comparing it with the reference.
+
+Running and comparing stay separate: the runner produces arrays, ``compare_outputs``
+judges them. Every failing output is collected before the verdict is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.errors import StageError, one_line
+from modelport.exporters.base import Runner
+from modelport.validators.compare import compare_outputs
+from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance
+
+__all__ = ["ReplaySet", "check_candidate", "not_run"]
+
+
+@dataclass(frozen=True)
+class ReplaySet:
+    name: str
+    inputs: Mapping[str, np.ndarray]
+    reference: Mapping[str, np.ndarray]
+
+
+def not_run(
+    candidate: str,
+    fmt: str,
+    runtime: str,
+    tol: Tolerance,
+    category: Category,
+    reason: str,
+    *,
+    skipped: bool = False,
+) -> CandidateResult:
+    """A candidate that could not be checked: a failure unless it was deliberately skipped."""
+    return CandidateResult(
+        candidate=candidate,
+        format=fmt,
+        runtime=runtime,
+        tolerance=tol,
+        status="skipped" if skipped else "failed",
+        verdict="pass" if skipped else "fail",
+        category=None if skipped else category,
+        reason=reason,
+    )
+
+
+def check_candidate(
+    candidate: str,
+    fmt: str,
+    runtime: str,
+    load: Callable[[], Runner],
+    sets: Sequence[ReplaySet],
+    tol: Tolerance,
+    declared_dtypes: Mapping[str, str] | None = None,
+) -> CandidateResult:
+    try:
+        runner = load()
+    except Exception as e:
+        reason = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {one_line(e)}"
+        return not_run(candidate, fmt, runtime, tol, "load", reason)
+    checks: list[OutputCheck] = []
+    try:
+        for replay in sets:
+            try:
+                outputs = runner.infer(replay.inputs)
+            except Exception as e:
+                message = f"{type(e).__name__}: {one_line(e)}"
+                checks.extend(
+                    OutputCheck(input_set=replay.name, output=name, verdict="fail", category="run", message=message)
+                    for name in replay.reference
+                )
+                continue
+            checks.extend(
+                compare_outputs(replay.reference, outputs, tol, input_set=replay.name, declared_dtypes=declared_dtypes)
+            )
+    finally:
+        runner.close()
+    failed = any(c.verdict == "fail" for c in checks)
+    return CandidateResult(
+        candidate=candidate,
+        format=fmt,
+        runtime=runtime,
+        tolerance=tol,
+        status="ok",
+        verdict="fail" if failed else "pass",
+        checks=checks,
+    )

@@ -1,0 +1,161 @@
+"""Pure comparison functions: arrays in, typed parity records out.
+
+No runtime is touched here, so these are tested with plain numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from modelport.validators.records import OutputCheck, Tolerance
+
+__all__ = ["compare_array", "compare_outputs"]
+
+
+def compare_array(
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    tol: Tolerance,
+    *,
+    input_set: str,
+    output: str,
+    reference_dtype: str | None = None,
+    candidate_dtype: str | None = None,
+) -> OutputCheck:
+    """Compare one candidate array with its reference.
+
+    An element passes when ``|c - r| <= atol + rtol * |r|``. NaN passes only where the
+    reference is NaN at the same place; an infinity only where the reference holds the
+    same infinity. The declared dtypes override the arrays' own (golden files store
+    bfloat16 as float32).
+    """
+    ref_dtype = reference_dtype or str(reference.dtype)
+    cand_dtype = candidate_dtype or str(candidate.dtype)
+    base = OutputCheck(
+        input_set=input_set,
+        output=output,
+        verdict="pass",
+        reference_shape=list(reference.shape),
+        shape=list(candidate.shape),
+        reference_dtype=ref_dtype,
+        dtype=cand_dtype,
+        shape_match=reference.shape == candidate.shape,
+        dtype_match=ref_dtype == cand_dtype,
+    )
+    if not base.shape_match:
+        return base.model_copy(
+            update={
+                "verdict": "fail",
+                "category": "shape",
+                "message": f"shape {list(candidate.shape)} != reference {list(reference.shape)}",
+            }
+        )
+
+    r = reference.astype(np.float64, copy=False)
+    c = candidate.astype(np.float64, copy=False)
+    r_nan, c_nan = np.isnan(r), np.isnan(c)
+    r_inf, c_inf = np.isinf(r), np.isinf(c)
+    finite = ~(r_nan | c_nan | r_inf | c_inf)
+    # NaN where NaN is expected, or the same infinity, agrees; any other non-finite disagrees.
+    nonfinite_ok = (r_nan & c_nan) | (r_inf & c_inf & (r == c))
+    nonfinite_bad = ~finite & ~nonfinite_ok
+
+    diff = np.abs(c[finite] - r[finite])
+    abs_r = np.abs(r[finite])
+    outside = diff > tol.atol + tol.rtol * abs_r
+    mismatches = int(np.count_nonzero(outside)) + int(np.count_nonzero(nonfinite_bad))
+
+    nonzero = abs_r > 0
+    max_abs = float(diff.max()) if diff.size else 0.0
+    max_rel = float((diff[nonzero] / abs_r[nonzero]).max()) if np.any(nonzero) else 0.0
+    needed = diff - tol.rtol * abs_r
+    min_atol = float(max(needed.max(), 0.0)) if needed.size else 0.0
+
+    bit_exact = bool(
+        base.dtype_match
+        and reference.dtype == candidate.dtype
+        and np.ascontiguousarray(reference).tobytes() == np.ascontiguousarray(candidate).tobytes()
+    )
+    check = base.model_copy(
+        update={
+            "elements": int(reference.size),
+            "mismatches": mismatches,
+            "nan_reference": int(np.count_nonzero(r_nan)),
+            "nan_candidate": int(np.count_nonzero(c_nan)),
+            "max_abs_err": max_abs,
+            "max_rel_err": max_rel,
+            "min_passing_atol": min_atol,
+            "bit_exact": bit_exact,
+        }
+    )
+    if mismatches:
+        return check.model_copy(
+            update={
+                "verdict": "fail",
+                "category": "accuracy",
+                "message": (
+                    f"{mismatches} of {reference.size} elements outside {tol.describe()} "
+                    f"(max abs err {max_abs:.3g}, max rel err {max_rel:.3g})"
+                ),
+            }
+        )
+    if not base.dtype_match:
+        return check.model_copy(
+            update={
+                "verdict": "fail",
+                "category": "dtype",
+                "message": f"dtype {cand_dtype} != reference {ref_dtype}",
+            }
+        )
+    return check
+
+
+def compare_outputs(
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    tol: Tolerance,
+    *,
+    input_set: str,
+    declared_dtypes: Mapping[str, str] | None = None,
+) -> list[OutputCheck]:
+    """Compare every reference output; a missing or unexpected output is a failed check, not an exception."""
+    declared = declared_dtypes or {}
+    checks: list[OutputCheck] = []
+    for name, ref in reference.items():
+        if name not in candidate:
+            checks.append(
+                OutputCheck(
+                    input_set=input_set,
+                    output=name,
+                    verdict="fail",
+                    category="missing",
+                    message=f"candidate produced no output named {name!r} (it has {sorted(candidate)})",
+                )
+            )
+            continue
+        dtype = declared.get(name)
+        checks.append(
+            compare_array(
+                ref,
+                candidate[name],
+                tol,
+                input_set=input_set,
+                output=name,
+                reference_dtype=dtype,
+                candidate_dtype=dtype if candidate[name].dtype == ref.dtype else None,
+            )
+        )
+    for name in candidate:
+        if name not in reference:
+            checks.append(
+                OutputCheck(
+                    input_set=input_set,
+                    output=name,
+                    verdict="fail",
+                    category="missing",
+                    message=f"candidate produced an output {name!r} the reference does not have",
+                )
+            )
+    return checks

@@ -1,0 +1,76 @@
+"""Typed parity records: what was compared, against which tolerance, and the verdict.
+
+The elementwise verdict cannot be rebuilt from max errors alone, so it is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["CandidateResult", "Category", "OutputCheck", "Tolerance", "Verdict"]
+
+Verdict = Literal["pass", "fail"]
+# Why a check failed; shared by every report format.
+Category = Literal["export", "load", "run", "shape", "dtype", "accuracy", "missing", "integrity"]
+
+
+class Tolerance(BaseModel):
+    """An element passes when ``|c - r| <= atol + rtol * |r|``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    atol: float
+    rtol: float
+    source: str = "default"  # "default", "--atol/--rtol", "--tol", "manifest"
+
+    def describe(self) -> str:
+        if self.atol == 0 and self.rtol == 0:
+            return "exact"
+        return f"atol={self.atol:g} rtol={self.rtol:g}"
+
+
+class OutputCheck(BaseModel):
+    """One output of one candidate on one input set, compared with the reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_set: str
+    output: str
+    verdict: Verdict
+    category: Category | None = None  # set when the verdict is "fail"
+    message: str | None = None  # one line, set when the verdict is "fail"
+    reference_shape: list[int] | None = None
+    shape: list[int] | None = None
+    reference_dtype: str | None = None
+    dtype: str | None = None
+    shape_match: bool | None = None
+    dtype_match: bool | None = None
+    elements: int | None = None
+    mismatches: int | None = None  # elements outside tolerance, NaN/Inf disagreements included
+    nan_reference: int | None = None
+    nan_candidate: int | None = None
+    max_abs_err: float | None = None  # over elements finite in both
+    max_rel_err: float | None = None  # over elements finite in both with a non-zero reference
+    min_passing_atol: float | None = None  # smallest atol that passes at this rtol (finite elements)
+    bit_exact: bool | None = None
+
+
+class CandidateResult(BaseModel):
+    """A format at a runtime (``onnx@onnxruntime``) checked on every input set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str
+    format: str
+    runtime: str
+    tolerance: Tolerance
+    status: Literal["ok", "failed", "skipped"]
+    verdict: Verdict
+    category: Category | None = None  # when the candidate could not run at all
+    reason: str | None = None
+    checks: list[OutputCheck] = []
+
+    def failures(self) -> list[OutputCheck]:
+        return [c for c in self.checks if c.verdict == "fail"]

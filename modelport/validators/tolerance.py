@@ -1,0 +1,82 @@
+"""Tolerances: explicit per format, overridable globally and per format, recorded.
+
+Precedence, highest first: ``--tol FORMAT=ATOL,RTOL`` > ``--atol``/``--rtol`` > the
+format's documented default. The global flags never loosen a format whose default is
+exact (the clones) unless that format is named in ``--tol``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from modelport.errors import UsageError
+from modelport.validators.records import Tolerance
+
+__all__ = ["parse_float", "parse_tol_list", "resolve_tolerances"]
+
+
+def parse_float(text: str, what: str) -> float:
+    """A finite, non-negative float, or a UsageError naming the flag."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a number such as 1e-5, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{what} must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def parse_tol_list(texts: Iterable[str], known: Iterable[str]) -> dict[str, tuple[float, float | None]]:
+    """Parse ``onnx=1e-5,1e-4,torchscript=1e-6`` (repeatable) into ``{format: (atol, rtol|None)}``.
+
+    Commas separate both entries and the two numbers of an entry: a token with ``=``
+    starts an entry, the next token without one is its rtol.
+    """
+    known = list(known)
+    parsed: dict[str, tuple[float, float | None]] = {}
+    current: str | None = None
+    for text in texts:
+        for token in (t.strip() for t in text.split(",")):
+            if not token:
+                continue
+            if "=" in token:
+                fmt, _, atol_text = token.partition("=")
+                fmt = fmt.strip()
+                if fmt not in known:
+                    raise UsageError(f"--tol names unknown format {fmt!r}; known formats: {', '.join(known)}")
+                parsed[fmt] = (parse_float(atol_text, f"--tol {fmt} atol"), None)
+                current = fmt
+            elif current is not None and parsed[current][1] is None:
+                parsed[current] = (parsed[current][0], parse_float(token, f"--tol {current} rtol"))
+            else:
+                raise UsageError(
+                    f"--tol could not read {token!r}; write FORMAT=ATOL,RTOL entries, e.g. --tol onnx=1e-5,1e-4"
+                )
+    return parsed
+
+
+def resolve_tolerances(
+    defaults: Mapping[str, Tolerance],
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    per_format: Mapping[str, tuple[float, float | None]] | None = None,
+) -> dict[str, Tolerance]:
+    """The tolerance each format is judged by, with where it came from."""
+    per_format = per_format or {}
+    resolved: dict[str, Tolerance] = {}
+    for fmt, default in defaults.items():
+        tol = default
+        exact_default = default.atol == 0 and default.rtol == 0
+        if (atol is not None or rtol is not None) and not exact_default:
+            tol = Tolerance(
+                atol=default.atol if atol is None else atol,
+                rtol=default.rtol if rtol is None else rtol,
+                source="--atol/--rtol",
+            )
+        if fmt in per_format:
+            f_atol, f_rtol = per_format[fmt]
+            tol = Tolerance(atol=f_atol, rtol=tol.rtol if f_rtol is None else f_rtol, source="--tol")
+        resolved[fmt] = tol
+    return resolved
