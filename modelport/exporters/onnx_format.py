@@ -35,15 +35,19 @@ EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 @contextlib.contextmanager
 def _quiet_exporter(notes: list[str]) -> Iterator[None]:
     """The exporter's log lines and warnings go into notes, not onto the user's terminal."""
-    noisy = logging.getLogger("torch.onnx")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
+    # torch.onnx logs "torchvision is not installed" lines; onnxscript's version converter
+    # logs whole tracebacks when it cannot reach an opset (reported as our own error instead).
+    noisy = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
-        noisy.setLevel(level)
+        for logger, level in zip(noisy, levels, strict=True):
+            logger.setLevel(level)
     for w in caught:
         text = f"{w.category.__name__}: {one_line(str(w.message), 200)}"
         if text not in notes and "LeafSpec" not in text:
@@ -96,6 +100,12 @@ class OnnxExporter(Exporter):
         except Exception as e:
             raise ExportError(f"onnx.checker rejected the exported {FILE}: {one_line(e)}") from e
         facts = graph_facts(path)
+        if opts.opset is not None and facts["opset"] != opts.opset:
+            raise ExportError(
+                f"asked for opset {opts.opset}, but the {opts.onnx_exporter} exporter wrote opset {facts['opset']} "
+                "(the version converter could not convert every operator); choose a newer --opset or try "
+                f"--onnx-exporter {'legacy' if opts.onnx_exporter == 'dynamo' else 'dynamo'}"
+            )
         if facts["inputs"] != sig.input_names or facts["outputs"] != sig.output_names:
             raise ExportError(
                 f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "

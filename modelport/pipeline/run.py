@@ -129,13 +129,20 @@ def _run_stages(
         def export(
             record: StageRecord, exporter: exporters.Exporter = exporter, request: ExportRequest = request
         ) -> FormatRecord:
-            fmt = exporter.export(request)
-            # Prove the saved file loads and runs before the full comparison.
-            runner = exporter.load(folder, fmt, built.signature, built.source.factory)
+            before = {p for p in folder.rglob("*") if p.is_file()}
             try:
-                runner.infer({k: v.numpy() for k, v in built.inputs.items()})
-            finally:
-                runner.close()
+                fmt = exporter.export(request)
+                # Prove the saved file loads and runs before the full comparison.
+                runner = exporter.load(folder, fmt, built.signature, built.source.factory)
+                try:
+                    runner.infer({k: v.numpy() for k, v in built.inputs.items()})
+                finally:
+                    runner.close()
+            except Exception:
+                # A rejected artifact must not ship in the folder.
+                for path in {p for p in folder.rglob("*") if p.is_file()} - before:
+                    path.unlink()
+                raise
             record.details.update(fmt.details)
             record.notes.extend(fmt.notes)
             return fmt
@@ -177,9 +184,9 @@ def _run_stages(
                     dtypes,
                 )
             )
-        failed = [c.candidate for c in candidates if c.verdict == "fail"]
+        failed = [f"{c.candidate} ({c.category or 'parity'})" for c in candidates if c.verdict == "fail"]
         if failed:
-            raise RuntimeError(f"parity failed for {', '.join(failed)}")
+            raise RuntimeError(f"failed: {', '.join(failed)}")
 
     log.run("validate", validate)
 

@@ -17,6 +17,7 @@ from modelport.fsutil import sha256_file
 from modelport.models import resolve_model
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import read_manifest
+from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
 from modelport.validators.records import CandidateResult
@@ -51,6 +52,11 @@ def _integrity(folder: Path, manifest: Report) -> list[IntegrityProblem]:
             )
         elif sha256_file(path) != entry.sha256:
             problems.append(IntegrityProblem(path=entry.path, problem="sha256 differs from the manifest"))
+    listed = {entry.path for entry in manifest.artifacts} | {MANIFEST_NAME}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if (path.is_file() or path.is_symlink()) and rel not in listed:
+            problems.append(IntegrityProblem(path=rel, problem="present but not listed in the manifest"))
     return problems
 
 

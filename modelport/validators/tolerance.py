@@ -37,6 +37,7 @@ def parse_tol_list(texts: Iterable[str], known: Iterable[str]) -> dict[str, tupl
     parsed: dict[str, tuple[float, float | None]] = {}
     current: str | None = None
     for text in texts:
+        current = None  # an rtol never continues an entry from another --tol
         for token in (t.strip() for t in text.split(",")):
             if not token:
                 continue

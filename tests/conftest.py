@@ -1,0 +1,71 @@
+"""Shared fixtures. One real pipeline run per session is reused; tests that change a
+folder work on their own copy of it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelport.cli import main
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Call the CLI in-process: ``cli("run", "--out", str(d))`` -> CliResult."""
+
+    def call(*argv: str) -> CliResult:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return call
+
+
+@pytest.fixture(scope="session")
+def mlp_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder written by one default ``modelport run`` (every format). Do not modify it."""
+    folder = tmp_path_factory.mktemp("session") / "mlp"
+    code = main(["run", "--out", str(folder), "--quiet"])
+    assert code == 0, "the default run must pass"
+    return folder
+
+
+@pytest.fixture
+def artifact_copy(mlp_folder: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's artifact folder, safe to tamper with."""
+    target = tmp_path / "copy"
+    shutil.copytree(mlp_folder, target)
+    return target
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+    return data
+
+
+def rehash(folder: Path, rel: str) -> None:
+    """Update one file's sha256 and size in the manifest, as an attacker or a careless edit would."""
+    import hashlib
+
+    manifest = load_manifest(folder)
+    data = (folder / rel).read_bytes()
+    for entry in manifest["artifacts"]:
+        if entry["path"] == rel:
+            entry["sha256"] = hashlib.sha256(data).hexdigest()
+            entry["bytes"] = len(data)
+            break
+    else:
+        raise AssertionError(f"{rel} is not listed in the manifest")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -1,0 +1,280 @@
+"""``modelport verify``: integrity (hashes) and parity (replaying golden data) on real artifacts.
+
+Every test works on a private copy of the session's folder (``artifact_copy``); nothing
+here calls ``run`` again, so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from conftest import load_manifest, rehash
+from onnx import numpy_helper
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+import modelport
+
+CANDIDATES = ["state_dict@torch", "safetensors@torch", "torchscript@torchscript", "onnx@onnxruntime"]
+SCALE = 1.001  # small enough that every file still loads, far beyond every recorded tolerance
+
+
+def _rows(out: str, candidate: str) -> list[str]:
+    """The parity table's lines for one candidate."""
+    return [line for line in out.splitlines() if f" {candidate} " in line]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- 1. a clean folder passes, wherever it lives -------------------------------------------------
+
+
+def test_fresh_copy_passes(cli, artifact_copy: Path) -> None:
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 0, result.out + result.err
+    assert "PASS" in result.out
+    for candidate in CANDIDATES:
+        assert _rows(result.out, candidate), f"{candidate} missing from the table"
+
+
+def test_moved_folder_still_passes(cli, artifact_copy: Path, tmp_path: Path) -> None:
+    # The manifest must record paths relative to the folder, never absolute ones.
+    moved = Path(shutil.move(str(artifact_copy), str(tmp_path / "elsewhere" / "moved")))
+    assert not artifact_copy.exists()
+    result = cli("verify", str(moved))
+    assert result.code == 0, result.out + result.err
+    assert "PASS" in result.out
+
+
+# --- 2. a re-hashed tampered artifact is caught by parity ----------------------------------------
+
+
+def _scale_onnx(path: Path) -> None:
+    model = onnx.load(str(path))
+    # The largest initializer is a weight matrix; a bias could be too small to matter everywhere.
+    init = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    array = numpy_helper.to_array(init)
+    scaled = numpy_helper.from_array((array * SCALE).astype(array.dtype), name=init.name)
+    init.CopyFrom(scaled)
+    onnx.save(model, str(path))
+
+
+def _scale_torchscript(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # every torch.jit call warns in torch 2.13
+        module = torch.jit.load(str(path))
+        weight = next(p for name, p in module.named_parameters() if name.endswith("weight"))
+        with torch.no_grad():
+            weight.mul_(SCALE)
+        torch.jit.save(module, str(path))
+
+
+def _scale_safetensors(path: Path) -> None:
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    state = load_file(str(path))
+    key = next(k for k in state if k.endswith("weight"))
+    state[key] = state[key] * SCALE
+    save_file(state, str(path), metadata=metadata)
+
+
+def _scale_state_dict(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    key = next(k for k in state if k.endswith("weight"))
+    state[key] = state[key] * SCALE
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    ("rel", "candidate", "tamper"),
+    [
+        ("model.onnx", "onnx@onnxruntime", _scale_onnx),
+        ("model.torchscript.pt", "torchscript@torchscript", _scale_torchscript),
+        ("model.safetensors", "safetensors@torch", _scale_safetensors),
+        ("state_dict.pt", "state_dict@torch", _scale_state_dict),
+    ],
+    ids=["onnx", "torchscript", "safetensors", "state_dict"],
+)
+def test_rehashed_tampering_fails_parity(
+    cli, artifact_copy: Path, rel: str, candidate: str, tamper: Callable[[Path], None]
+) -> None:
+    before = (artifact_copy / rel).read_bytes()
+    tamper(artifact_copy / rel)
+    assert (artifact_copy / rel).read_bytes() != before, "the tamper must change the file"
+    rehash(artifact_copy, rel)  # the hash check alone can no longer catch it
+
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1, result.out
+    assert "integrity FAIL" not in result.out, "the file was re-hashed: only parity may complain"
+    failing = [line for line in _rows(result.out, candidate) if "FAIL (accuracy)" in line]
+    assert failing, result.out
+    assert all(" output " in line for line in failing)
+    for other in set(CANDIDATES) - {candidate}:
+        assert all("FAIL" not in line for line in _rows(result.out, other)), result.out
+    assert "verdict: FAIL" in result.out
+
+    # The typed report says the same: one candidate fails, on accuracy, for `output`.
+    report = modelport.verify(artifact_copy)
+    assert report.verdict == "fail"
+    assert report.integrity == []
+    verdicts = {c.candidate: c.verdict for c in report.candidates}
+    assert verdicts == {c: ("fail" if c == candidate else "pass") for c in CANDIDATES}
+    bad = next(c for c in report.candidates if c.candidate == candidate)
+    assert bad.status == "ok"  # it loaded and ran; only its numbers are wrong
+    assert bad.failures()
+    assert {(f.category, f.output) for f in bad.failures()} == {("accuracy", "output")}
+
+
+# --- 3-4. integrity: a flipped byte or a missing file is named -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "reason"),
+    [
+        ("model.onnx", "onnx@onnxruntime"),
+        ("model.torchscript.pt", "torchscript@torchscript"),
+        ("model.safetensors", "safetensors@torch"),
+        ("state_dict.pt", "state_dict@torch"),
+        ("golden/outputs.npz", "no golden data"),  # nothing to replay against: every candidate fails
+    ],
+    ids=["onnx", "torchscript", "safetensors", "state_dict", "golden"],
+)
+def test_flipped_byte_fails_integrity(cli, artifact_copy: Path, rel: str, reason: str) -> None:
+    path = artifact_copy / rel
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, so only the sha256 can tell
+    path.write_bytes(bytes(data))
+
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1, result.out
+    assert f"integrity FAIL: {rel}: sha256" in result.out, result.out
+    # A damaged file is never loaded: its candidate is failed on integrity, not run.
+    assert any("FAIL (integrity)" in line and reason in line for line in result.out.splitlines()), result.out
+    assert "verdict: FAIL" in result.out
+
+
+@pytest.mark.parametrize("rel", ["model.onnx", "golden/sets/batch_1/inputs.npz", "report.md"])
+def test_deleted_file_is_named_missing(cli, artifact_copy: Path, rel: str) -> None:
+    (artifact_copy / rel).unlink()
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1, result.out
+    problem = next((line for line in result.out.splitlines() if "integrity FAIL" in line), "")
+    assert rel in problem and "missing" in problem, result.out
+
+
+# --- 5. re-hashed wrong golden outputs --------------------------------------------------------------
+
+
+def test_rehashed_golden_outputs_fail_every_candidate(cli, artifact_copy: Path) -> None:
+    rel = "golden/outputs.npz"
+    with np.load(artifact_copy / rel) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["output"] = arrays["output"] + np.float32(1e-3)
+    np.savez(artifact_copy / rel, **arrays)  # same path: np.savez keeps a name ending in .npz
+    rehash(artifact_copy, rel)
+
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1, result.out
+    assert "integrity FAIL" not in result.out
+    for candidate in CANDIDATES:
+        example = [line for line in _rows(result.out, candidate) if " example " in line]
+        assert example and all("FAIL (accuracy)" in line for line in example), result.out
+
+
+# --- 6. bad input: exit 2, one line on stderr, no traceback ---------------------------------------
+
+
+def _no_manifest(folder: Path) -> Path:
+    (folder / "manifest.json").unlink()
+    return folder
+
+
+def _not_there(folder: Path) -> Path:
+    return folder.parent / "does-not-exist"
+
+
+def _not_json(folder: Path) -> Path:
+    (folder / "manifest.json").write_text("{ this is not json")
+    return folder
+
+
+def _wrong_schema(folder: Path) -> Path:
+    manifest = load_manifest(folder)
+    manifest["schema_version"] = 999
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("breaker", "expected"),
+    [
+        (_no_manifest, "manifest.json"),
+        (_not_there, "not a folder"),
+        (_not_json, "not valid JSON"),
+        (_wrong_schema, "schema_version 999"),
+    ],
+    ids=["no-manifest", "missing-path", "bad-json", "wrong-schema"],
+)
+def test_bad_input_exits_2_with_one_line(
+    cli, artifact_copy: Path, breaker: Callable[[Path], Path], expected: str
+) -> None:
+    target = breaker(artifact_copy)
+    result = cli("verify", str(target))
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith("modelport: error: ")
+    assert result.err.endswith("\n") and result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.err
+    assert expected in result.err
+
+
+# --- 7. verify is read-only ---------------------------------------------------------------------------
+
+
+def test_verify_writes_nothing(cli, artifact_copy: Path) -> None:
+    before = _snapshot(artifact_copy)
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 0, result.out
+    after = _snapshot(artifact_copy)
+    assert sorted(after) == sorted(before)  # no new file (cache, lock, report), none removed
+    assert after == before
+
+
+# --- 8. files the manifest does not account for, and paths that leave the folder ----------------
+
+
+def test_unlisted_file_is_named(cli, artifact_copy: Path) -> None:
+    (artifact_copy / "golden" / "extra.npz").write_bytes(b"not ours")
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1
+    assert "golden/extra.npz: present but not listed" in result.out
+
+
+def test_manifest_path_with_dotdot_is_refused(cli, artifact_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    manifest = load_manifest(artifact_copy)
+    manifest["artifacts"].append({**manifest["artifacts"][0], "path": "../outside.txt"})
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1
+    assert "../outside.txt: path leaves the artifact folder" in result.out
+
+
+def test_symlink_out_of_the_folder_is_refused(cli, artifact_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "report-elsewhere.md"
+    shutil.copy(artifact_copy / "report.md", outside)
+    (artifact_copy / "report.md").unlink()
+    (artifact_copy / "report.md").symlink_to(outside)
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1
+    assert "report.md: path leaves the artifact folder" in result.out
