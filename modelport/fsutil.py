@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "atomic_write", "fsync_dir", "sha256_file"]
+__all__ = ["atomic_path", "atomic_write", "fsync_dir", "publish_mode", "sha256_file"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: Path) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the permissions a normal write would."""
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
 
 
 @contextlib.contextmanager
@@ -27,6 +38,7 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        publish_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,6 +57,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

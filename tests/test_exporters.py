@@ -126,3 +126,17 @@ def test_reference_is_the_eval_mode_output(built) -> None:  # type: ignore[no-un
         expected = built.model(built.inputs["x"]).numpy()
     assert not built.model.training
     np.testing.assert_array_equal(built.reference["output"], expected)
+
+
+@pytest.mark.parametrize("layer", ["hidden", "output"])
+@pytest.mark.parametrize("name", sorted(CONFORMANCE))
+def test_default_tolerance_catches_one_layer_scaled_by_1_001(built, layer: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Each documented default is tight enough that a 0.1% change in one layer's weights fails."""
+    perturbed = BUILTIN["mlp"].build(seed=0)
+    perturbed.load_state_dict(built.model.state_dict())
+    perturbed.eval()
+    with torch.no_grad():
+        getattr(perturbed, layer).weight.mul_(1.001)
+        out = perturbed(built.inputs["x"]).numpy()
+    checks = compare_outputs(built.reference, {"output": out}, exporters.get(name).tolerance, input_set="example")
+    assert [c.verdict for c in checks] == ["fail"]

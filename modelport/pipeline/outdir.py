@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from modelport.errors import UsageError
-from modelport.fsutil import fsync_dir
+from modelport.fsutil import fsync_dir, publish_mode
 
 __all__ = ["MANIFEST_NAME", "OutputFolder", "check_output_path"]
 
@@ -51,6 +51,7 @@ class OutputFolder:
 
     def commit(self) -> Path:
         """Replace the target with the staging folder; the old folder is removed only after the swap."""
+        publish_mode(self.staging)
         fsync_dir(self.staging)
         old: Path | None = None
         if self.target.exists():
