@@ -92,3 +92,15 @@ def test_version_and_help(cli) -> None:  # type: ignore[no-untyped-def]
     assert result.code == 0
     for flag in ("--model", "--out", "--formats", "--seed", "--atol", "--rtol", "--tol", "--onnx-exporter", "--opset"):
         assert flag in result.out
+
+
+def test_force_never_replaces_the_current_folder(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "train.py").write_text("precious")
+    monkeypatch.chdir(work)
+    for out in (".", str(tmp_path)):
+        result = cli("run", "--out", out, "--force", "--formats", "state_dict")
+        assert result.code == 2
+        _assert_one_line_error(result.err, "choose a subfolder")
+    assert (work / "train.py").read_text() == "precious"

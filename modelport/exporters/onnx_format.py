@@ -8,9 +8,6 @@ told otherwise, fixes every dim unless ``dynamic_shapes`` is given, prints progr
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import torch
 from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.ort_runner import OrtRunner
+from modelport.exporters.quiet import collect_warnings
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -32,26 +30,13 @@ FILE = "model.onnx"
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
 
-@contextlib.contextmanager
-def _quiet_exporter(notes: list[str]) -> Iterator[None]:
-    """The exporter's log lines and warnings go into notes, not onto the user's terminal."""
-    # torch.onnx logs "torchvision is not installed" lines; onnxscript's version converter
-    # logs whole tracebacks when it cannot reach an opset (reported as our own error instead).
-    noisy = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
-    levels = [logger.level for logger in noisy]
-    for logger in noisy:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        for logger, level in zip(noisy, levels, strict=True):
-            logger.setLevel(level)
-    for w in caught:
-        text = f"{w.category.__name__}: {one_line(str(w.message), 200)}"
-        if text not in notes and "LeafSpec" not in text:
-            notes.append(text)
+def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]:
+    """The exporter's log lines and warnings go into notes, not onto the user's terminal.
+
+    torch.onnx logs "torchvision is not installed" lines; onnxscript's version converter
+    logs whole tracebacks when it cannot reach an opset (reported as our own error instead).
+    """
+    return collect_warnings(notes, drop=lambda w: "LeafSpec" in str(w.message), loggers=("torch.onnx", "onnxscript"))
 
 
 def graph_facts(path: Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 
 from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
 from modelport.signature import Signature
@@ -29,19 +29,13 @@ FILE = "model.torchscript.pt"
 DEPRECATION_NOTE = "TorchScript is deprecated upstream (torch.jit.* warns on every call); prefer onnx for deployment"
 
 
-@contextlib.contextmanager
-def quiet_jit(notes: list[str] | None = None) -> Iterator[None]:
-    """Silence torch.jit's deprecation warnings; keep every other warning as a note."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        if issubclass(w.category, DeprecationWarning) and "torch.jit" in str(w.message).replace("`", ""):
-            continue
-        if notes is not None:
-            text = f"{w.category.__name__}: {one_line(str(w.message))}"
-            if text not in notes:
-                notes.append(text)
+def _is_jit_deprecation(w: warnings.WarningMessage) -> bool:
+    return issubclass(w.category, DeprecationWarning) and "torch.jit" in str(w.message).replace("`", "")
+
+
+def quiet_jit(notes: list[str] | None = None) -> contextlib.AbstractContextManager[None]:
+    """Silence torch.jit's deprecation warnings; keep every other warning (tracer warnings) as a note."""
+    return collect_warnings(notes, drop=_is_jit_deprecation)
 
 
 class TorchScriptExporter(Exporter):

@@ -1,18 +1,24 @@
-"""Loading weights into a fresh instance of the architecture, strictly, with named errors.
+"""Weights-only formats: loaded into a fresh instance of the architecture, strictly, with named errors.
 
-``load_state_dict`` silently casts a dtype mismatch; these checks name every missing,
-unexpected, mis-shaped or mis-typed key before anything is copied.
+``load_state_dict`` silently casts a dtype mismatch; ``load_weights_strict`` names every
+missing, unexpected, mis-shaped or mis-typed key before anything is copied.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
 from modelport.errors import LoadError
+from modelport.exporters.base import Exporter, FormatRecord, ModelFactory, Runner
+from modelport.exporters.torch_runner import TorchRunner
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
 
-__all__ = ["load_weights_strict"]
+__all__ = ["WeightsExporter", "load_weights_strict"]
 
 
 def _names(keys: list[str], limit: int = 5) -> str:
@@ -25,31 +31,30 @@ def load_weights_strict(model: torch.nn.Module, state: Mapping[str, object], sou
     if not isinstance(state, Mapping):
         raise LoadError(f"{source} holds a {type(state).__name__}, not a state_dict (a mapping of name -> tensor)")
     expected = model.state_dict()
-    problems: list[str] = []
     not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        problems.append(f"non-tensor values for {_names(not_tensors)}")
     missing = [k for k in expected if k not in state]
-    if missing:
-        problems.append(f"missing keys {_names(missing)}")
     unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        problems.append(f"unexpected keys {_names(unexpected)}")
-    common = [k for k in expected if isinstance(state.get(k), torch.Tensor)]
-    shapes = [
-        f"{k} {list(state[k].shape)} vs {list(expected[k].shape)}"  # type: ignore[attr-defined]
-        for k in common
-        if state[k].shape != expected[k].shape  # type: ignore[attr-defined]
+    shapes: list[str] = []
+    dtypes: list[str] = []
+    for key, want in expected.items():
+        got = state.get(key)
+        if not isinstance(got, torch.Tensor):
+            continue
+        if got.shape != want.shape:
+            shapes.append(f"{key} {list(got.shape)} vs {list(want.shape)}")
+        if got.dtype != want.dtype:
+            dtypes.append(f"{key} {got.dtype} vs {want.dtype}")
+    problems = [
+        f"{label} {_names(keys)}"
+        for label, keys in (
+            ("non-tensor values for", not_tensors),
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatch (file vs model) for", shapes),
+            ("dtype mismatch (file vs model) for", dtypes),
+        )
+        if keys
     ]
-    if shapes:
-        problems.append(f"shape mismatch (file vs model) for {_names(shapes)}")
-    dtypes = [
-        f"{k} {state[k].dtype} vs {expected[k].dtype}"  # type: ignore[attr-defined]
-        for k in common
-        if state[k].dtype != expected[k].dtype  # type: ignore[attr-defined]
-    ]
-    if dtypes:
-        problems.append(f"dtype mismatch (file vs model) for {_names(dtypes)}")
     if problems:
         raise LoadError(
             f"{source} does not fit {type(model).__name__}: {'; '.join(problems)}; "
@@ -59,3 +64,25 @@ def load_weights_strict(model: torch.nn.Module, state: Mapping[str, object], sou
         model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
     except RuntimeError as e:
         raise LoadError(f"loading {source} failed: {e}") from e
+
+
+class WeightsExporter(Exporter):
+    """A format that holds only weights: ``load`` needs the architecture in code."""
+
+    runtime = "torch"
+    role = "weights"
+    tolerance = Tolerance(atol=0.0, rtol=0.0)
+    tolerance_why = "the same weights in the same eager kernels: bit-identical by design"
+
+    @abstractmethod
+    def read_state(self, path: Path) -> Mapping[str, object]:
+        """Read the weights file without executing anything in it."""
+
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        if factory is None:
+            raise LoadError(f"{self.name} weights need the model's architecture in code to load into")
+        state = self.read_state(folder / record.files[0])
+        clone = factory()
+        load_weights_strict(clone, state, record.files[0])
+        clone.eval()
+        return TorchRunner(self.candidate, clone, signature)

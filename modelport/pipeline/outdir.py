@@ -23,6 +23,10 @@ MANIFEST_NAME = "manifest.json"
 def check_output_path(out: Path, *, force: bool) -> Path:
     """Refuse an output path that cannot work, before anything is written. Returns it absolute."""
     out = Path(os.path.abspath(out))
+    cwd = Path.cwd().resolve()
+    if out.resolve() in (cwd, *cwd.parents, Path.home().resolve()):
+        # --force replaces the whole folder: never the one the user is working in, or above it.
+        raise UsageError(f"--out {out} is the current folder, one above it, or your home; choose a subfolder")
     for parent in [out, *out.parents]:
         if parent.exists() and not parent.is_dir():
             if parent == out:

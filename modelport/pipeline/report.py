@@ -67,7 +67,10 @@ def print_stage(console: Console, record: StageRecord) -> None:
 
 
 def print_parity(console: Console, report: Report | VerifyReport) -> None:
-    table = Table(title="parity against the original model", title_justify="left")
+    title = "parity against the original model"
+    if isinstance(report, VerifyReport):
+        title = "parity against the golden outputs recorded from the original model"
+    table = Table(title=title, title_justify="left")
     for col in PARITY_COLUMNS:
         table.add_column(col, overflow="fold")
     for row in parity_rows(report.candidates):

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from modelport.errors import StageError, one_line
-from modelport.exporters.base import Runner
 from modelport.validators.compare import compare_outputs
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance
+
+if TYPE_CHECKING:  # exporters import the records from this package; the Protocol is only a type
+    from modelport.exporters.base import Runner
 
 __all__ = ["ReplaySet", "check_candidate", "not_run"]
 

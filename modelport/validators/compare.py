@@ -127,18 +127,14 @@ def compare_outputs(
 ) -> list[OutputCheck]:
     """Compare every reference output; a missing or unexpected output is a failed check, not an exception."""
     declared = declared_dtypes or {}
+
+    def missing(name: str, message: str) -> OutputCheck:
+        return OutputCheck(input_set=input_set, output=name, verdict="fail", category="missing", message=message)
+
     checks: list[OutputCheck] = []
     for name, ref in reference.items():
         if name not in candidate:
-            checks.append(
-                OutputCheck(
-                    input_set=input_set,
-                    output=name,
-                    verdict="fail",
-                    category="missing",
-                    message=f"candidate produced no output named {name!r} (it has {sorted(candidate)})",
-                )
-            )
+            checks.append(missing(name, f"candidate produced no output named {name!r} (it has {sorted(candidate)})"))
             continue
         dtype = declared.get(name)
         checks.append(
@@ -152,15 +148,9 @@ def compare_outputs(
                 candidate_dtype=dtype if candidate[name].dtype == ref.dtype else None,
             )
         )
-    for name in candidate:
-        if name not in reference:
-            checks.append(
-                OutputCheck(
-                    input_set=input_set,
-                    output=name,
-                    verdict="fail",
-                    category="missing",
-                    message=f"candidate produced an output {name!r} the reference does not have",
-                )
-            )
+    checks += [
+        missing(name, f"candidate produced an output {name!r} the reference does not have")
+        for name in candidate
+        if name not in reference
+    ]
     return checks

@@ -1,0 +1,42 @@
+"""Keeping exporters' warnings and log lines out of the user's output, and into the report."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+
+from modelport.errors import one_line
+
+__all__ = ["collect_warnings"]
+
+
+@contextlib.contextmanager
+def collect_warnings(
+    notes: list[str] | None,
+    *,
+    drop: Callable[[warnings.WarningMessage], bool] = lambda w: False,
+    loggers: tuple[str, ...] = (),
+) -> Iterator[None]:
+    """Catch every warning raised inside; append each distinct one not ``drop``-ped to ``notes``.
+
+    ``loggers`` are silenced (set to CRITICAL) for the duration.
+    """
+    silenced = [logging.getLogger(name) for name in loggers]
+    levels = [logger.level for logger in silenced]
+    for logger in silenced:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for logger, level in zip(silenced, levels, strict=True):
+            logger.setLevel(level)
+    if notes is None:
+        return
+    for w in caught:
+        text = f"{w.category.__name__}: {one_line(str(w.message), 200)}"
+        if not drop(w) and text not in notes:
+            notes.append(text)
