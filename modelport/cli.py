@@ -54,14 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="build, export, validate and write the artifact folder")
-    run.add_argument("--model", default="mlp", metavar="SPEC", help="model to export (built in: mlp; default mlp)")
+    run.add_argument(
+        "--model",
+        default="mlp",
+        metavar="SPEC",
+        help="mlp (built in, default), path/to/file.py:callable or package.module:callable; the callable returns "
+        "an nn.Module or (module, example_inputs)",
+    )
     run.add_argument("--out", metavar="DIR", help="artifact folder (default artifacts/<model name>)")
     run.add_argument(
         "--formats",
         metavar="LIST",
-        help=f"comma-separated formats, or all (known: {', '.join(exporters.names())}; default all)",
+        help=f"comma-separated formats, or all (known: {', '.join(exporters.names())}; "
+        f"default: {','.join(exporters.DEFAULT_FORMATS)})",
+    )
+    run.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        metavar="NAME=SHAPE[:DTYPE]",
+        help="describe an input when the model has no example inputs, e.g. x=2x20:float32 (repeatable)",
+    )
+    run.add_argument("--inputs", dest="inputs_file", metavar="FILE.npz", help="real inputs to replay, by name")
+    run.add_argument(
+        "--weights", metavar="FILE", help="trained weights: a state_dict .pt, .safetensors or a modelport checkpoint"
+    )
+    run.add_argument(
+        "--dynamic",
+        action="append",
+        metavar="NAME:AXIS=label,...",
+        help="dynamic axes besides the batch axis, e.g. ids:1=seq (repeatable)",
     )
     run.add_argument("--seed", type=_int, default=0, metavar="N", help="seed for weights and inputs (default 0)")
+    run.add_argument(
+        "--samples", type=_int, default=3, metavar="N", help="seeded random input sets besides X (default 3)"
+    )
     run.add_argument("--atol", type=_nonneg_float, metavar="X", help="absolute tolerance for every non-exact format")
     run.add_argument("--rtol", type=_nonneg_float, metavar="X", help="relative tolerance for every non-exact format")
     run.add_argument(
@@ -72,12 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--onnx-exporter", choices=["dynamo", "legacy"], default="dynamo", help="default dynamo")
     run.add_argument("--opset", type=_int, metavar="N", help="ONNX opset (default: the exporter's)")
+    run.add_argument("--torchscript-method", choices=["trace", "script"], default="trace", help="default trace")
     run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
 
     verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
     verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     return parser
 
 
@@ -103,11 +133,20 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         tol=args.tol,
         onnx_exporter=args.onnx_exporter,
         opset=args.opset,
+        torchscript_method=args.torchscript_method,
+        inputs=args.inputs,
+        inputs_file=args.inputs_file,
+        weights=args.weights,
+        dynamic=args.dynamic,
+        samples=args.samples,
         force=args.force,
         on_stage=None if args.quiet else on_stage,
     )
     if not args.quiet:
-        print_parity(out, report)
+        notes = [f"{s.name}: {n}" for s in report.stages for n in s.notes if not n.startswith("load with")]
+        for note in notes:
+            out.print(f"  note: {note}", highlight=False)
+        print_parity(out, report, details=args.details)
     out.print(f"verdict: {report.verdict.upper()}  ({report.output_dir})", highlight=False)
     return report.exit_code
 
@@ -122,7 +161,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  [red]integrity FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
         for note in report.notes:
             out.print(f"  note: {note}", highlight=False)
-        print_parity(out, report)
+        print_parity(out, report, details=args.details)
     else:
         for problem in report.integrity:
             out.print(f"integrity FAIL: {problem.path}: {problem.problem}", highlight=False)

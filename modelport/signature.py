@@ -6,8 +6,9 @@ golden files, the parity records. Runners translate to and from them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ __all__ = [
     "Dim",
     "Signature",
     "TensorSpec",
+    "flatten_named",
     "flatten_outputs",
     "numpy_to_torch",
     "torch_dtype_name",
@@ -42,6 +44,7 @@ class Signature(BaseModel):
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    call: Literal["positional", "keyword"] = "positional"  # how the original module takes its inputs
 
     @property
     def input_names(self) -> list[str]:
@@ -58,12 +61,36 @@ def torch_dtype_name(dtype: torch.dtype) -> str:
 
 def flatten_outputs(out: Any) -> list[torch.Tensor]:
     """Flatten a model's output (tensor, tuple/list, dict, nested) in a stable order."""
+    return [t for _, t in flatten_named(out)]
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "_"
+
+
+def flatten_named(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+    """Flatten an output to ``(name, tensor)`` pairs with stable, readable names.
+
+    A lone tensor is ``output``; a top-level tuple gives ``output_0, output_1``; mapping
+    keys (dicts, ``ModelOutput``-like objects) are used as names; nesting joins with ``.``
+    (``hidden.0``). The order is the iteration order, which torch.export's pytree keeps.
+    """
     if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, Mapping):
-        return [t for key in out for t in flatten_outputs(out[key])]
+        return [(prefix or "output", out)]
+    if isinstance(out, Mapping) or (hasattr(out, "keys") and hasattr(out, "__getitem__")):
+        pairs = []
+        for key in out.keys():  # noqa: SIM118 - ModelOutput-like objects iterate differently
+            value = out[key]
+            if value is None:  # ModelOutput-like objects leave unset fields as None
+                continue
+            name = _clean(str(key))
+            pairs += flatten_named(value, f"{prefix}.{name}" if prefix else name)
+        return pairs
     if isinstance(out, Sequence) and not isinstance(out, str | bytes):
-        return [t for item in out for t in flatten_outputs(item)]
+        pairs = []
+        for i, item in enumerate(out):
+            pairs += flatten_named(item, f"{prefix}.{i}" if prefix else f"output_{i}")
+        return pairs
     raise TypeError(f"model output of type {type(out).__name__} is not a tensor, sequence or mapping of tensors")
 
 

@@ -70,7 +70,7 @@ def test_weights_that_do_not_fit_are_named(built) -> None:  # type: ignore[no-un
     del state["output.bias"]
     state["hidden.weight"] = torch.zeros(3, 3)
     state["output.weight"] = state["output.weight"].double()
-    fresh = BUILTIN["mlp"].build(seed=1)
+    fresh = BUILTIN["mlp"].build(seed=1)[0]
     with pytest.raises(LoadError) as info:
         load_weights_strict(fresh, state, "weights.pt")
     message = str(info.value)
@@ -132,7 +132,7 @@ def test_reference_is_the_eval_mode_output(built) -> None:  # type: ignore[no-un
 @pytest.mark.parametrize("name", sorted(CONFORMANCE))
 def test_default_tolerance_catches_one_layer_scaled_by_1_001(built, layer: str, name: str) -> None:  # type: ignore[no-untyped-def]
     """Each documented default is tight enough that a 0.1% change in one layer's weights fails."""
-    perturbed = BUILTIN["mlp"].build(seed=0)
+    perturbed = BUILTIN["mlp"].build(seed=0)[0]
     perturbed.load_state_dict(built.model.state_dict())
     perturbed.eval()
     with torch.no_grad():

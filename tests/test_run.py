@@ -18,6 +18,16 @@ from modelport.pipeline.golden import read_npz
 
 STAGES = ["build", "tensors", "state_dict", "safetensors", "torchscript", "onnx", "validate", "manifest"]
 CANDIDATES = ["state_dict@torch", "safetensors@torch", "torchscript@torchscript", "onnx@onnxruntime"]
+SETS = [
+    ("example", "example"),
+    ("random_1", "random"),
+    ("random_2", "random"),
+    ("random_3", "random"),
+    ("batch_1", "sweep"),
+    ("batch_64", "sweep"),
+    ("zeros", "edge"),
+    ("large", "edge"),
+]
 
 
 def test_every_file_is_listed_with_its_hash(mlp_folder: Path) -> None:
@@ -48,8 +58,8 @@ def test_manifest_records_what_a_consumer_needs(mlp_folder: Path) -> None:
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in m["stages"])
     assert [c["candidate"] for c in m["candidates"]] == CANDIDATES
     assert m["golden"]["inputs"] == "golden/inputs.npz" and m["golden"]["outputs"] == "golden/outputs.npz"
-    assert [s["name"] for s in m["golden"]["sets"]] == ["batch_1", "batch_64"]
-    assert m["tolerances"]["state_dict"] == {"atol": 0.0, "rtol": 0.0, "source": "default"}
+    assert [(s["name"], s["kind"]) for s in m["golden"]["sets"]] == SETS[1:]
+    assert m["tolerances"]["state_dict"] == {"atol": 0.0, "rtol": 0.0, "min_cosine": None, "source": "default"}
     assert m["tolerances"]["onnx"]["atol"] > 0
     onnx_details = m["formats"]["onnx"]["details"]
     model = onnx.load(str(mlp_folder / "model.onnx"))
@@ -61,11 +71,11 @@ def test_every_candidate_ran_every_input_set(mlp_folder: Path) -> None:
     m = load_manifest(mlp_folder)
     for cand in m["candidates"]:
         assert cand["verdict"] == "pass"
-        assert [(c["input_set"], c["shape"]) for c in cand["checks"]] == [
-            ("example", [2, 10]),
-            ("batch_1", [1, 10]),
-            ("batch_64", [64, 10]),
-        ]
+        assert [(c["input_set"], c["set_kind"]) for c in cand["checks"]] == SETS
+        shapes = {c["input_set"]: c["shape"] for c in cand["checks"]}
+        assert shapes["example"] == [2, 10] and shapes["batch_1"] == [1, 10] and shapes["batch_64"] == [64, 10]
+        # The float64 re-run of the original shows how much error is plain float32 rounding.
+        assert all(c["reference_rounding_err"] is not None for c in cand["checks"])
     clones = [c for c in m["candidates"] if c["format"] in ("state_dict", "safetensors", "torchscript")]
     assert all(check["bit_exact"] for c in clones for check in c["checks"])
 

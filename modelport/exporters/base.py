@@ -35,11 +35,17 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    model: torch.nn.Module  # in eval mode
+    model: torch.nn.Module  # the user's module, in eval mode
     inputs: dict[str, torch.Tensor]  # the example inputs, in signature order
     signature: Signature
     folder: Path  # the artifact folder; exporters write files directly under it
     options: ExportOptions = field(default_factory=ExportOptions)
+    flat: torch.nn.Module | None = None  # positional inputs -> flat tuple of outputs, when model is not already
+
+    @property
+    def graph_module(self) -> torch.nn.Module:
+        """What graph exporters (trace, torch.export, ONNX) capture: inputs and outputs in signature order."""
+        return self.flat if self.flat is not None else self.model
 
 
 class FormatRecord(BaseModel):
@@ -81,6 +87,10 @@ class Exporter(ABC):
     @property
     def needs_architecture(self) -> bool:
         return self.role == "weights"
+
+    def unsupported(self, request: ExportRequest) -> str | None:
+        """Why this format cannot serve this model (it is then skipped with that reason), or None."""
+        return None
 
     @abstractmethod
     def export(self, request: ExportRequest) -> FormatRecord:

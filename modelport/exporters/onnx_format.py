@@ -16,13 +16,14 @@ import torch
 
 from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import collect_warnings
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["EXTERNAL_DATA_THRESHOLD", "OnnxExporter", "graph_facts"]
+__all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "write_onnx"]
 
 FILE = "model.onnx"
 # Protobuf cannot hold a message over 2 GiB; above this many bytes of weights the graph
@@ -53,6 +54,100 @@ def graph_facts(path: Path) -> dict[str, Any]:
     }
 
 
+def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
+    """Export ``request`` to ``path`` (plus ``path.data`` above 1.8 GB), check it, and describe it."""
+    opts = request.options
+    sig = request.signature
+    args = tuple(request.inputs.values())
+    weight_bytes = sum(t.numel() * t.element_size() for t in request.model.state_dict().values())
+    external = weight_bytes > EXTERNAL_DATA_THRESHOLD
+    notes: list[str] = []
+    try:
+        with _quiet_exporter(notes):
+            if opts.onnx_exporter == "legacy":
+                _export_legacy(request, args, path, external)
+            else:
+                _export_dynamo(request, args, path, external)
+    except Exception as e:
+        other = "legacy" if opts.onnx_exporter == "dynamo" else "dynamo"
+        raise ExportError(
+            f"torch.onnx.export ({opts.onnx_exporter}) failed: {one_line(e)}; "
+            f"try --onnx-exporter {other} or another --opset"
+        ) from e
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:
+        raise ExportError(f"onnx.checker rejected the exported {path.name}: {one_line(e)}") from e
+    facts = graph_facts(path)
+    if opts.opset is not None and facts["opset"] != opts.opset:
+        raise ExportError(
+            f"asked for opset {opts.opset}, but the {opts.onnx_exporter} exporter wrote opset {facts['opset']} "
+            "(the version converter could not convert every operator); choose a newer --opset or try "
+            f"--onnx-exporter {'legacy' if opts.onnx_exporter == 'dynamo' else 'dynamo'}"
+        )
+    if facts["inputs"] != sig.input_names or facts["outputs"] != sig.output_names:
+        raise ExportError(
+            f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "
+            f"expected {sig.input_names} and {sig.output_names}"
+        )
+    files = [path.name]
+    roles = {}
+    data = path.with_name(f"{path.name}.data")
+    if data.exists():
+        files.append(data.name)
+        roles[data.name] = "external-data"
+    return FormatRecord(
+        format="onnx",
+        runtime="onnxruntime",
+        files=files,
+        roles=roles,
+        details={
+            "exporter": opts.onnx_exporter,
+            "opset": facts["opset"],
+            "ir_version": facts["ir_version"],
+            "producer": facts["producer"],
+            "external_data": external,
+            "nodes": facts["nodes"],
+        },
+        notes=notes,
+    )
+
+
+def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool) -> None:
+    sig = request.signature
+    program = torch.onnx.export(
+        request.graph_module,
+        args,
+        dynamo=True,
+        verbose=False,
+        input_names=sig.input_names,
+        output_names=sig.output_names,
+        opset_version=request.options.opset,
+        dynamic_shapes=dynamic_shapes(request),
+    )
+    if program is None:  # pragma: no cover - dynamo=True always returns a program
+        raise RuntimeError("torch.onnx.export returned no program")
+    program.save(str(path), external_data=external)
+
+
+def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool) -> None:
+    if external:
+        raise RuntimeError("the legacy exporter scatters weights over 2 GB into one file per tensor")
+    sig = request.signature
+    dynamic_axes = {s.name: s.dynamic_axes() for s in [*sig.inputs, *sig.outputs] if s.dynamic_axes()}
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            request.graph_module,
+            args,
+            str(tmp),
+            dynamo=False,
+            input_names=sig.input_names,
+            output_names=sig.output_names,
+            opset_version=request.options.opset,
+            dynamic_axes=dynamic_axes or None,
+        )
+
+
 class OnnxExporter(Exporter):
     name = "onnx"
     runtime = "onnxruntime"
@@ -61,108 +156,10 @@ class OnnxExporter(Exporter):
     tolerance_why = "onnxruntime's kernels reorder float ops: measured up to 3e-7 on the MLP, 30x margin"
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        opts = request.options
-        sig = request.signature
-        args = tuple(request.inputs.values())
-        weight_bytes = sum(t.numel() * t.element_size() for t in request.model.state_dict().values())
-        external = weight_bytes > EXTERNAL_DATA_THRESHOLD
-        notes: list[str] = []
-        path = request.folder / FILE
-        try:
-            with _quiet_exporter(notes):
-                if opts.onnx_exporter == "legacy":
-                    self._export_legacy(request, args, path, external)
-                else:
-                    self._export_dynamo(request, args, path, external)
-        except Exception as e:
-            other = "legacy" if opts.onnx_exporter == "dynamo" else "dynamo"
-            raise ExportError(
-                f"torch.onnx.export ({opts.onnx_exporter}) failed: {one_line(e)}; "
-                f"try --onnx-exporter {other} or another --opset"
-            ) from e
-        try:
-            onnx.checker.check_model(str(path), full_check=True)
-        except Exception as e:
-            raise ExportError(f"onnx.checker rejected the exported {FILE}: {one_line(e)}") from e
-        facts = graph_facts(path)
-        if opts.opset is not None and facts["opset"] != opts.opset:
-            raise ExportError(
-                f"asked for opset {opts.opset}, but the {opts.onnx_exporter} exporter wrote opset {facts['opset']} "
-                "(the version converter could not convert every operator); choose a newer --opset or try "
-                f"--onnx-exporter {'legacy' if opts.onnx_exporter == 'dynamo' else 'dynamo'}"
-            )
-        if facts["inputs"] != sig.input_names or facts["outputs"] != sig.output_names:
-            raise ExportError(
-                f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "
-                f"expected {sig.input_names} and {sig.output_names}"
-            )
-        files = [FILE]
-        roles = {}
-        data = request.folder / f"{FILE}.data"
-        if data.exists():
-            files.append(data.name)
-            roles[data.name] = "external-data"
-        return FormatRecord(
-            format=self.name,
-            runtime=self.runtime,
-            files=files,
-            roles=roles,
-            details={
-                "exporter": opts.onnx_exporter,
-                "opset": facts["opset"],
-                "ir_version": facts["ir_version"],
-                "producer": facts["producer"],
-                "external_data": external,
-                "nodes": facts["nodes"],
-            },
-            notes=notes,
-        )
-
-    def _export_dynamo(
-        self, request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool
-    ) -> None:
-        sig = request.signature
-        dims: dict[str, Any] = {}
-        dynamic_shapes = tuple(
-            {axis: dims.setdefault(label, torch.export.Dim(label)) for axis, label in spec.dynamic_axes().items()}
-            or None
-            for spec in sig.inputs
-        )
-        program = torch.onnx.export(
-            request.model,
-            args,
-            dynamo=True,
-            verbose=False,
-            input_names=sig.input_names,
-            output_names=sig.output_names,
-            opset_version=request.options.opset,
-            dynamic_shapes=dynamic_shapes if any(d is not None for d in dynamic_shapes) else None,
-        )
-        if program is None:  # pragma: no cover - dynamo=True always returns a program
-            raise RuntimeError("torch.onnx.export returned no program")
-        program.save(str(path), external_data=external)
-
-    def _export_legacy(
-        self, request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool
-    ) -> None:
-        if external:
-            raise RuntimeError("the legacy exporter scatters weights over 2 GB into one file per tensor")
-        sig = request.signature
-        dynamic_axes = {s.name: s.dynamic_axes() for s in [*sig.inputs, *sig.outputs] if s.dynamic_axes()}
-        with atomic_path(path) as tmp:
-            torch.onnx.export(
-                request.model,
-                args,
-                str(tmp),
-                dynamo=False,
-                input_names=sig.input_names,
-                output_names=sig.output_names,
-                opset_version=request.options.opset,
-                dynamic_axes=dynamic_axes or None,
-            )
+        return write_onnx(request, request.folder / FILE)
 
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
         path = folder / record.files[0]
         if not path.is_file():
             raise LoadError(f"{record.files[0]} is missing from {folder}")
-        return OrtRunner(f"{self.name}@{self.runtime}", path, signature)
+        return OrtRunner(self.candidate, path, signature)

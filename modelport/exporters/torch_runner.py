@@ -1,4 +1,4 @@
-"""A Runner for anything torch can call: the original model, clones, TorchScript modules."""
+"""A Runner for anything torch can call: the original model, clones, TorchScript and torch.export modules."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ __all__ = ["TorchRunner"]
 
 
 class TorchRunner:
-    """Calls ``module(*inputs)`` in signature order under ``torch.inference_mode()``."""
+    """Calls the module under ``torch.inference_mode()`` and names its flattened outputs.
 
-    def __init__(self, name: str, module: Callable[..., Any], signature: Signature) -> None:
+    ``keyword`` (default: the signature's ``call``) passes inputs by name; flat exported
+    modules (traced, torch.export) always take them positionally in signature order.
+    """
+
+    def __init__(
+        self, name: str, module: Callable[..., Any], signature: Signature, *, keyword: bool | None = None
+    ) -> None:
         self.name = name
         self.module = module
         self.signature = signature
+        self.keyword = signature.call == "keyword" if keyword is None else keyword
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [numpy_to_torch(inputs[spec.name], spec.dtype) for spec in self.signature.inputs]
@@ -27,7 +34,10 @@ class TorchRunner:
 
     def infer_torch(self, args: list[torch.Tensor]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            out = self.module(*args)
+            if self.keyword:
+                out = self.module(**dict(zip(self.signature.input_names, args, strict=True)))
+            else:
+                out = self.module(*args)
         tensors = flatten_outputs(out)
         names = self.signature.output_names
         if len(tensors) != len(names):
@@ -38,5 +48,5 @@ class TorchRunner:
         self.module = _closed
 
 
-def _closed(*_: Any) -> Any:
+def _closed(*_: Any, **__: Any) -> Any:
     raise RuntimeError("this runner was closed")

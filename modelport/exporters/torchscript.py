@@ -54,7 +54,7 @@ class TorchScriptExporter(Exporter):
                 if method == "script":
                     module = torch.jit.script(request.model)
                 else:
-                    module = torch.jit.trace(request.model, args)  # type: ignore[no-untyped-call]
+                    module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
                 with atomic_write(request.folder / FILE) as fh:
                     torch.jit.save(module, fh)
         except Exception as e:
@@ -78,7 +78,9 @@ class TorchScriptExporter(Exporter):
         except Exception as e:
             raise LoadError(f"torch.jit.load could not load {record.files[0]}: {one_line(e)}") from e
         module.eval()
-        return _QuietRunner(f"{self.name}@{self.runtime}", module, signature)
+        # A traced module takes the flat positional form; a scripted one is the user's own module.
+        keyword = signature.call == "keyword" and record.details.get("method") == "script"
+        return _QuietRunner(self.candidate, module, signature, keyword=keyword)
 
 
 class _QuietRunner(TorchRunner):

@@ -22,6 +22,7 @@ class MLP(nn.Module):
         return y
 
 
-def mlp_example(generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """The chapter's input: ``X = randn(2, 20)``."""
-    return {"x": torch.randn(2, 20, generator=generator)}
+def mlp_example() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """The chapter's model and its input ``X = randn(2, 20)``, both drawn from the caller's seed."""
+    model = MLP()
+    return model, {"x": torch.randn(2, 20)}

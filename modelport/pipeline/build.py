@@ -1,18 +1,25 @@
-"""The build stage: the model in eval mode, its example inputs, its signature and reference output."""
+"""The build stage: the model in eval mode, its example inputs, signature and reference output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from modelport.errors import UsageError, one_line
 from modelport.exporters.torch_runner import TorchRunner
+from modelport.fsutil import sha256_file
 from modelport.models import ModelSource
+from modelport.models.example import Example, FlatModel, forward_params, normalize_example
+from modelport.models.weights_file import load_weights_into
+from modelport.pipeline.inputs import ValueRule, generate, value_rules
 from modelport.pipeline.records import ModelInfo
-from modelport.signature import Signature, TensorSpec, flatten_outputs, torch_dtype_name, torch_to_numpy
+from modelport.signature import Signature, TensorSpec, flatten_named, torch_dtype_name, torch_to_numpy
+from modelport.specs import InputDecl
 
-__all__ = ["Built", "build_model", "infer_signature"]
+__all__ = ["BuildOptions", "Built", "build_model"]
 
 # Layers whose output depends on train/eval mode.
 _MODE_DEPENDENT = (
@@ -22,13 +29,22 @@ _MODE_DEPENDENT = (
 )
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    inputs: tuple[InputDecl, ...] = ()  # --input: replaces the model's example inputs
+    dynamic: dict[str, dict[int, str]] = field(default_factory=dict)  # --dynamic, on top of the batch axis
+    weights: Path | None = None  # --weights
+
+
 @dataclass
 class Built:
     source: ModelSource
-    model: torch.nn.Module
+    model: torch.nn.Module  # the user's module, eval mode
+    flat: torch.nn.Module  # what graph exporters see: positional inputs, a flat tuple of outputs
     inputs: dict[str, torch.Tensor]
     signature: Signature
     reference: dict[str, np.ndarray]  # Y = model(X), eval mode, inference_mode
+    rules: dict[str, ValueRule]
     info: ModelInfo
     notes: list[str]
 
@@ -36,57 +52,89 @@ class Built:
         return TorchRunner("original@torch", self.model, self.signature)
 
 
-def _output_names(count: int) -> list[str]:
-    return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
+def _example_from_decls(model: torch.nn.Module, decls: tuple[InputDecl, ...], seed: int) -> Example:
+    generator = torch.Generator().manual_seed(seed)
+    probe = {d.name: torch.zeros(d.shape, dtype=getattr(torch, d.dtype)) for d in decls}
+    rules = value_rules(model, probe)
+    for d in decls:  # declared masks have no example values to learn from: 1/True means keep
+        if rules[d.name].kind == "mask":
+            rules[d.name] = ValueRule("mask", rules[d.name].dtype, keep=True if d.dtype == "bool" else 1)
+    inputs = {d.name: generate(rules[d.name], list(d.shape), generator) for d in decls}
+    params = forward_params(model)
+    # By name when forward() has parameters of those names, so their order does not matter;
+    # positionally when they are its leading parameters in order (no wrapper needed then).
+    names = list(inputs)
+    keyword = all(n in params for n in names) and names != params[: len(names)]
+    return Example(inputs, keyword=keyword)
 
 
-def infer_signature(
-    model: torch.nn.Module, inputs: dict[str, torch.Tensor], dynamic_axes: dict[str, dict[int, str]]
-) -> tuple[Signature, list[torch.Tensor]]:
-    """Input specs from the example; output specs from running it.
+def _dynamic_axes(example: Example, declared: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
+    axes = {name: ({0: "batch"} if t.dim() >= 1 else {}) for name, t in example.inputs.items()}
+    for name, extra in declared.items():
+        if name not in axes:
+            raise UsageError(f"--dynamic names input {name!r}; the model's inputs are {list(axes)}")
+        rank = example.inputs[name].dim()
+        for axis, label in extra.items():
+            if axis >= rank:
+                raise UsageError(f"--dynamic {name}:{axis}={label}: {name} has only {rank} axes")
+            axes[name][axis] = label
+    return axes
 
-    An output axis is dynamic when it changes with a dynamic input axis: the model is run
-    once more with every dynamic input axis one larger, and output dims that grew by the
-    same step get the input axis' label.
-    """
-    in_specs = [
-        TensorSpec(
-            name=name,
-            shape=[dynamic_axes.get(name, {}).get(i, n) for i, n in enumerate(t.shape)],
-            dtype=torch_dtype_name(t.dtype),
-        )
-        for name, t in inputs.items()
-    ]
+
+def _call(model: torch.nn.Module, inputs: dict[str, torch.Tensor], keyword: bool) -> object:
     with torch.inference_mode():
-        outputs = flatten_outputs(model(*inputs.values()))
-    out_shapes: list[list[int | str]] = [list(t.shape) for t in outputs]
-    if any(dynamic_axes.values()):
+        return model(**inputs) if keyword else model(*inputs.values())
+
+
+def _output_axes(
+    model: torch.nn.Module,
+    example: Example,
+    axes: dict[str, dict[int, str]],
+    rules: dict[str, ValueRule],
+    outputs: list[torch.Tensor],
+    notes: list[str],
+) -> list[list[int | str]]:
+    """Output dims that follow a dynamic input axis: grow each label by one and see what grows."""
+    shapes: list[list[int | str]] = [list(t.shape) for t in outputs]
+    generator = torch.Generator().manual_seed(12345)
+    for label in sorted({lb for a in axes.values() for lb in a.values()}):
         grown = {
-            name: t.new_zeros([n + 1 if i in dynamic_axes.get(name, {}) else n for i, n in enumerate(t.shape)])
-            for name, t in inputs.items()
+            name: generate(
+                rules[name], [n + 1 if axes[name].get(i) == label else n for i, n in enumerate(t.shape)], generator
+            )
+            for name, t in example.inputs.items()
         }
-        labels = sorted({label for axes in dynamic_axes.values() for label in axes.values()})
         try:
-            with torch.inference_mode():
-                probe = flatten_outputs(model(*grown.values()))
-        except Exception:
-            probe = []
-        if len(labels) == 1 and len(probe) == len(outputs):
-            for shape, before, after in zip(out_shapes, outputs, probe, strict=True):
-                for i, (a, b) in enumerate(zip(before.shape, after.shape, strict=False)):
-                    if b == a + 1:
-                        shape[i] = labels[0]
-    out_specs = [
-        TensorSpec(name=name, shape=shape, dtype=torch_dtype_name(t.dtype))
-        for name, shape, t in zip(_output_names(len(outputs)), out_shapes, outputs, strict=True)
-    ]
-    return Signature(inputs=in_specs, outputs=out_specs), outputs
+            probe = [t for _, t in flatten_named(_call(model, grown, example.keyword))]
+        except Exception as e:
+            notes.append(f"could not tell which outputs follow dynamic axis {label!r}: {one_line(e, 150)}")
+            continue
+        for shape, before, after in zip(shapes, outputs, probe, strict=False):
+            for i, (a, b) in enumerate(zip(before.shape, after.shape, strict=False)):
+                if a != b and isinstance(shape[i], int):
+                    shape[i] = label
+    return shapes
 
 
-def build_model(source: ModelSource, seed: int) -> Built:
-    """Build the model from ``seed``, switch it to eval mode and compute the reference output."""
-    model = source.build(seed)
+def build_model(source: ModelSource, seed: int, options: BuildOptions | None = None) -> Built:
+    """Build the model from ``seed``, load ``--weights``, switch to eval mode, compute the reference."""
+    options = options or BuildOptions()
+    model, raw_example = source.build(seed)
     notes: list[str] = []
+    weights_sha = None
+    if options.weights is not None:
+        count = load_weights_into(model, options.weights)
+        weights_sha = sha256_file(options.weights)
+        notes.append(f"loaded {count} tensors from --weights {options.weights.name}")
+    if options.inputs:
+        example = _example_from_decls(model, options.inputs, seed)
+    elif raw_example is None:
+        raise UsageError(
+            f"--model {source.spec} returns no example inputs; describe them with --input NAME=SHAPE[:DTYPE], "
+            "e.g. --input x=2x20:float32"
+        )
+    else:
+        example = normalize_example(model, raw_example, source.spec)
     mode_dependent = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _MODE_DEPENDENT)})
     if model.training and mode_dependent:
         notes.append(
@@ -94,15 +142,47 @@ def build_model(source: ModelSource, seed: int) -> Built:
             "differently in eval mode; it is exported and compared in eval mode"
         )
     model.eval()
-    inputs = source.make_inputs(seed)
-    signature, outputs = infer_signature(model, inputs, source.dynamic_axes)
-    reference = {spec.name: torch_to_numpy(t) for spec, t in zip(signature.outputs, outputs, strict=True)}
+    axes = _dynamic_axes(example, options.dynamic)
+    for name, t in example.inputs.items():
+        small = [label for axis, label in axes[name].items() if t.shape[axis] == 1]
+        if small:
+            notes.append(f"input {name!r} has size 1 on dynamic axis {small}: exporters may fix such axes; use >= 2")
+    try:
+        raw_out = _call(model, example.inputs, example.keyword)
+        named = flatten_named(raw_out)
+    except Exception as e:
+        raise UsageError(f"--model {source.spec} fails on its example inputs: {type(e).__name__}: {one_line(e)}") from e
+    rules = value_rules(model, example.inputs)
+    outputs = [t for _, t in named]
+    out_shapes = _output_axes(model, example, axes, rules, outputs, notes)
+    signature = Signature(
+        inputs=[
+            TensorSpec(
+                name=n, shape=[axes[n].get(i, d) for i, d in enumerate(t.shape)], dtype=torch_dtype_name(t.dtype)
+            )
+            for n, t in example.inputs.items()
+        ],
+        outputs=[
+            TensorSpec(name=n, shape=shape, dtype=torch_dtype_name(t.dtype))
+            for (n, t), shape in zip(named, out_shapes, strict=True)
+        ],
+        call="keyword" if example.keyword else "positional",
+    )
+    plain = isinstance(raw_out, torch.Tensor) or (
+        isinstance(raw_out, tuple | list) and all(isinstance(t, torch.Tensor) for t in raw_out)
+    )
+    flat = model if plain and not example.keyword else FlatModel(model, list(example.inputs), example.keyword)
+    dtypes = sorted({torch_dtype_name(p.dtype) for p in model.parameters()})
     info = ModelInfo(
         name=source.name,
         spec=source.spec,
         description=source.description,
         class_name=type(model).__name__,
         parameters=sum(p.numel() for p in model.parameters()),
+        dtypes=dtypes,
         seed=seed,
+        weights=str(options.weights) if options.weights else None,
+        weights_sha256=weights_sha,
     )
-    return Built(source, model, inputs, signature, reference, info, notes)
+    reference = {spec.name: torch_to_numpy(t) for spec, t in zip(signature.outputs, outputs, strict=True)}
+    return Built(source, model, flat, example.inputs, signature, reference, rules, info, notes)

@@ -7,15 +7,21 @@ would give different bytes; these members carry a fixed timestamp instead.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from modelport.errors import UsageError
 from modelport.fsutil import atomic_write
+from modelport.pipeline.records import Golden, GoldenSet
 
-__all__ = ["read_npz", "write_npz"]
+if TYPE_CHECKING:
+    from modelport.pipeline.inputs import InputSet
+    from modelport.validators.candidate import ReplaySet
+
+__all__ = ["read_npz", "write_golden", "write_npz"]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -36,3 +42,24 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UsageError(f"cannot read golden data {path}: {e}") from e
+
+
+def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[ReplaySet]) -> Golden:
+    """The example set as ``golden/{inputs,outputs}.npz``, every other set under ``golden/sets/<name>/``."""
+    write_npz(folder / "golden" / "inputs.npz", sets[0].inputs)
+    write_npz(folder / "golden" / "outputs.npz", replays[0].reference)
+    golden_sets = []
+    for s, replay in zip(sets[1:], replays[1:], strict=True):
+        base = f"golden/sets/{s.name}"
+        write_npz(folder / base / "inputs.npz", s.inputs)
+        write_npz(folder / base / "outputs.npz", replay.reference)
+        golden_sets.append(
+            GoldenSet(
+                name=s.name,
+                kind=s.kind,
+                description=s.description,
+                inputs=f"{base}/inputs.npz",
+                outputs=f"{base}/outputs.npz",
+            )
+        )
+    return Golden(inputs="golden/inputs.npz", outputs="golden/outputs.npz", sets=golden_sets)

@@ -1,55 +1,190 @@
-"""Input sets: the example X, and seeded inputs at other sizes of every dynamic axis.
+"""Input sets: the example X, seeded random inputs, every dynamic axis at other sizes, edge cases.
 
-Every runner gets exactly the same arrays. Set ``k`` is drawn from ``seed + k``, so a
-set is the same for the same seed whatever else is selected.
+Every runner gets exactly the same arrays. Values suit each input: normal floats,
+token ids below the model's smallest embedding table, and 0/1 or boolean masks that
+never mask a whole row. Set ``k`` is drawn from ``seed + k``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from modelport.errors import UsageError
+from modelport.pipeline.golden import read_npz
 from modelport.signature import Signature, TensorSpec, torch_to_numpy
 
-__all__ = ["SWEEP_SIZES", "InputSet", "random_tensor", "sweep_sets"]
+__all__ = [
+    "EDGE_SCALE",
+    "InputSet",
+    "SetKind",
+    "ValueRule",
+    "edge_sets",
+    "generate",
+    "random_sets",
+    "sweep_sets",
+    "user_set",
+    "value_rules",
+]
 
-# Sizes each dynamic axis is run at besides the example's: 1 catches specialised
-# broadcasting, 64 a size fixed to the example.
-SWEEP_SIZES = (1, 64)
+SetKind = Literal["example", "random", "sweep", "edge", "user"]
+EDGE_SCALE = 100.0  # "large" edge case: standard-normal inputs times this
 
 
 @dataclass(frozen=True)
 class InputSet:
     name: str
+    kind: SetKind
     description: str
     inputs: dict[str, np.ndarray]  # by signature name; bfloat16 widened to float32
 
 
-def random_tensor(spec: TensorSpec, shape: list[int], like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Seeded values that suit the dtype: normal floats, integers in the example's range, 0/1 masks."""
-    dtype = like.dtype
-    if dtype.is_floating_point:
-        return torch.randn(shape, generator=generator).to(dtype)
-    if dtype == torch.bool:
-        return torch.rand(shape, generator=generator) > 0.5
-    high = int(like.max().item()) + 1 if like.numel() else 2
-    return torch.randint(0, max(high, 1), shape, generator=generator, dtype=dtype)
+@dataclass(frozen=True)
+class ValueRule:
+    """How to draw values for one input."""
+
+    kind: Literal["float", "ids", "mask"]
+    dtype: torch.dtype
+    high: int = 2  # ids: values in [0, high)
+    keep: bool | int = True  # mask: the value that means "attend"
 
 
-def sweep_sets(signature: Signature, example: dict[str, torch.Tensor], seed: int) -> list[InputSet]:
-    """One set per (dynamic axis label, size) pair, other dims as in the example."""
-    labels = sorted({label for spec in signature.inputs for label in spec.dynamic_axes().values()})
-    sets: list[InputSet] = []
-    for label in labels:
-        for size in SWEEP_SIZES:
-            k = len(sets) + 1
-            generator = torch.Generator().manual_seed(seed + k)
-            arrays: dict[str, np.ndarray] = {}
-            for spec in signature.inputs:
-                like = example[spec.name]
-                shape = [size if spec.dynamic_axes().get(i) == label else n for i, n in enumerate(like.shape)]
-                arrays[spec.name] = torch_to_numpy(random_tensor(spec, shape, like, generator))
-            sets.append(InputSet(f"{label}_{size}", f"{label}={size}, random, seed {seed + k}", arrays))
+def _vocab(model: torch.nn.Module) -> int | None:
+    sizes = [m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding | torch.nn.EmbeddingBag)]
+    return min(sizes) if sizes else None
+
+
+def value_rules(model: torch.nn.Module, example: Mapping[str, torch.Tensor]) -> dict[str, ValueRule]:
+    """Infer each input's value range from its dtype, its name and the example's values."""
+    rules: dict[str, ValueRule] = {}
+    vocab = _vocab(model)
+    for name, t in example.items():
+        if t.dtype.is_floating_point:
+            rules[name] = ValueRule("float", t.dtype)
+            continue
+        binary = t.numel() > 0 and bool(((t == 0) | (t == 1)).all())
+        if t.dtype == torch.bool or (binary and "mask" in name.lower()):
+            ones = int(t.to(torch.int64).sum()) if t.numel() else t.numel()
+            majority = ones * 2 >= t.numel()  # the common value is taken to mean "keep"
+            keep: bool | int = majority if t.dtype == torch.bool else int(majority)
+            rules[name] = ValueRule("mask", t.dtype, keep=keep)
+            continue
+        high = vocab if vocab is not None else (int(t.max()) + 1 if t.numel() else 10)
+        rules[name] = ValueRule("ids", t.dtype, high=max(high, 1))
+    return rules
+
+
+def generate(rule: ValueRule, shape: list[int], generator: torch.Generator) -> torch.Tensor:
+    if rule.kind == "float":
+        return torch.randn(shape, generator=generator).to(rule.dtype)
+    if rule.kind == "ids":
+        return torch.randint(0, rule.high, shape, generator=generator).to(rule.dtype)
+    # A padding mask: each row keeps a random prefix of at least one position and, when it
+    # can, pads at least one, so no row is all masked whichever value means "masked".
+    n = shape[-1] if shape else 1
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    low, high = (1, n) if n > 1 else (1, 2)
+    lengths = torch.randint(low, high, (rows, 1), generator=generator)
+    keep = torch.arange(n).unsqueeze(0) < lengths
+    values = keep if rule.keep else ~keep
+    return values.reshape(shape).to(rule.dtype)
+
+
+def _to_numpy(inputs: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {k: torch_to_numpy(v) for k, v in inputs.items()}
+
+
+def random_sets(
+    example: Mapping[str, torch.Tensor], rules: Mapping[str, ValueRule], seed: int, count: int
+) -> list[InputSet]:
+    sets = []
+    for i in range(1, count + 1):
+        generator = torch.Generator().manual_seed(seed + i)
+        inputs = {name: generate(rules[name], list(t.shape), generator) for name, t in example.items()}
+        sets.append(
+            InputSet(f"random_{i}", "random", f"example shapes, random values, seed {seed + i}", _to_numpy(inputs))
+        )
     return sets
+
+
+def _sizes(label: str, example_size: int) -> list[int]:
+    larger = 64 if label == "batch" else 2 * example_size
+    return [s for s in sorted({1, larger}) if s != example_size]
+
+
+def sweep_sets(
+    signature: Signature, example: Mapping[str, torch.Tensor], rules: Mapping[str, ValueRule], seed: int
+) -> list[InputSet]:
+    """One set per (dynamic axis label, size): 1 and a larger size; other dims as in the example."""
+    label_size: dict[str, int] = {}
+    for spec in signature.inputs:
+        for axis, label in spec.dynamic_axes().items():
+            label_size.setdefault(label, int(example[spec.name].shape[axis]))
+    sets: list[InputSet] = []
+    k = 100
+    for label, example_size in label_size.items():
+        for size in _sizes(label, example_size):
+            k += 1
+            generator = torch.Generator().manual_seed(seed + k)
+            inputs = {}
+            for spec in signature.inputs:
+                axes = spec.dynamic_axes()
+                shape = [size if axes.get(i) == label else n for i, n in enumerate(example[spec.name].shape)]
+                inputs[spec.name] = generate(rules[spec.name], shape, generator)
+            sets.append(
+                InputSet(
+                    f"{label}_{size}", "sweep", f"{label}={size}, random values, seed {seed + k}", _to_numpy(inputs)
+                )
+            )
+    return sets
+
+
+def edge_sets(example: Mapping[str, torch.Tensor], rules: Mapping[str, ValueRule], seed: int) -> list[InputSet]:
+    """Zeros and large magnitudes in every float input (ids and masks as in the example)."""
+    floats = [name for name, rule in rules.items() if rule.kind == "float"]
+    if not floats:
+        return []
+    generator = torch.Generator().manual_seed(seed + 1000)
+    zeros = {n: (torch.zeros_like(t) if n in floats else t) for n, t in example.items()}
+    large = {
+        n: ((torch.randn(t.shape, generator=generator) * EDGE_SCALE).to(t.dtype) if n in floats else t)
+        for n, t in example.items()
+    }
+    return [
+        InputSet("zeros", "edge", "every float input all zeros", _to_numpy(zeros)),
+        InputSet("large", "edge", f"float inputs standard normal x {EDGE_SCALE:g}", _to_numpy(large)),
+    ]
+
+
+def _fits(spec: TensorSpec, array: np.ndarray) -> str | None:
+    if array.ndim != len(spec.shape):
+        return f"rank {array.ndim}, the model takes rank {len(spec.shape)}"
+    for i, (want, got) in enumerate(zip(spec.shape, array.shape, strict=True)):
+        if isinstance(want, int) and want != got:
+            return f"size {got} on axis {i}, which is fixed at {want} (declare it with --dynamic to vary it)"
+    expected = "float32" if spec.dtype == "bfloat16" else spec.dtype
+    if str(array.dtype) != expected:
+        return f"dtype {array.dtype}, the model takes {expected}"
+    return None
+
+
+def user_set(path: Path, signature: Signature) -> InputSet:
+    """``--inputs FILE.npz``: real inputs by name, checked against the signature."""
+    if not path.is_file():
+        raise UsageError(f"--inputs {path}: no such file")
+    arrays = read_npz(path)
+    names = signature.input_names
+    missing = [n for n in names if n not in arrays]
+    extra = [k for k in arrays if k not in names]
+    if missing or extra:
+        raise UsageError(f"--inputs {path}: needs arrays named {names}; missing {missing}, unexpected {extra}")
+    for spec in signature.inputs:
+        problem = _fits(spec, arrays[spec.name])
+        if problem:
+            raise UsageError(f"--inputs {path}: {spec.name!r} has {problem}")
+    return InputSet("inputs_file", "user", f"real inputs from {path.name}", {n: arrays[n] for n in names})

@@ -85,7 +85,10 @@ class ModelInfo(_Record):
     description: str
     class_name: str
     parameters: int
+    dtypes: list[str] = []  # parameter dtypes
     seed: int
+    weights: str | None = None  # --weights, as given
+    weights_sha256: str | None = None
 
 
 class ArtifactFile(_Record):
@@ -98,6 +101,7 @@ class ArtifactFile(_Record):
 
 class GoldenSet(_Record):
     name: str
+    kind: str = "random"  # "random", "sweep", "edge", "user"
     description: str
     inputs: str
     outputs: str

@@ -8,9 +8,17 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.pipeline.records import Report, StageRecord, VerifyReport
-from modelport.validators.records import CandidateResult
+from modelport.validators.records import CandidateResult, OutputCheck
 
-__all__ = ["PARITY_COLUMNS", "parity_rows", "print_parity", "print_stage", "render_markdown"]
+__all__ = [
+    "PARITY_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "parity_rows",
+    "print_parity",
+    "print_stage",
+    "render_markdown",
+    "summary_rows",
+]
 
 PARITY_COLUMNS = [
     "candidate",
@@ -24,21 +32,74 @@ PARITY_COLUMNS = [
     "tolerance",
     "verdict",
 ]
+SUMMARY_COLUMNS = [
+    "candidate",
+    "checks passed",
+    "edge cases passed",
+    "max abs err",
+    "min passing atol",
+    "min cosine",
+    "min top-1",
+    "bit-exact",
+    "tolerance",
+    "verdict",
+]
 
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
-def parity_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
-    rows: list[list[str]] = []
+def _ratio(checks: Sequence[OutputCheck]) -> str:
+    return f"{sum(c.verdict == 'pass' for c in checks)}/{len(checks)}" if checks else "-"
+
+
+def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
+    """One row per candidate: how many checks passed, the worst error, the tolerance that would have passed."""
+    rows = []
     for cand in candidates:
         tol = cand.tolerance.describe()
         if not cand.checks:
-            verdict = "skipped" if cand.status == "skipped" else f"FAIL ({cand.category}): {cand.reason}"
+            verdict = (
+                f"skipped: {cand.reason}" if cand.status == "skipped" else f"FAIL ({cand.category}): {cand.reason}"
+            )
             rows.append([cand.candidate, "-", "-", "-", "-", "-", "-", "-", tol, verdict])
             continue
+        regular = [c for c in cand.checks if c.set_kind != "edge"]
+        edge = [c for c in cand.checks if c.set_kind == "edge"]
+        exact = (
+            "all"
+            if all(c.bit_exact for c in cand.checks)
+            else ("some" if any(c.bit_exact for c in cand.checks) else "no")
+        )
+        verdict = "pass" if cand.verdict == "pass" else "FAIL" + (f": {cand.reason}" if cand.reason else "")
+        rows.append(
+            [
+                cand.candidate,
+                _ratio(regular),
+                _ratio(edge),
+                _num(cand.max_abs_err),
+                _num(cand.min_passing_atol),
+                "-" if cand.min_cosine is None else f"{cand.min_cosine:.6f}",
+                _num(cand.min_top1_agreement),
+                exact,
+                tol,
+                verdict,
+            ]
+        )
+    return rows
+
+
+def parity_rows(
+    candidates: Sequence[CandidateResult], *, only_failures: bool = False, edge: bool | None = None
+) -> list[list[str]]:
+    """One row per candidate x input set x output; ``edge`` selects edge-case sets (True), others (False) or all."""
+    rows: list[list[str]] = []
+    for cand in candidates:
+        tol = cand.tolerance.describe()
         for c in cand.checks:
+            if (only_failures and c.verdict == "pass") or (edge is not None and (c.set_kind == "edge") != edge):
+                continue
             shape = "x".join(map(str, c.shape)) if c.shape is not None else "-"
             outside = "-" if c.mismatches is None else f"{c.mismatches}/{c.elements}"
             exact = "-" if c.bit_exact is None else ("yes" if c.bit_exact else "no")
@@ -63,20 +124,25 @@ def parity_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
 def print_stage(console: Console, record: StageRecord) -> None:
     mark = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}[record.status]
     reason = f" - {record.reason}" if record.reason else ""
-    console.print(f"  {record.name:<12} {mark:<22} {record.seconds:7.3f} s{reason}", highlight=False)
+    console.print(f"  {record.name:<14} {mark:<22} {record.seconds:7.3f} s{reason}", highlight=False)
 
 
-def print_parity(console: Console, report: Report | VerifyReport) -> None:
-    title = "parity against the original model"
-    if isinstance(report, VerifyReport):
-        title = "parity against the golden outputs recorded from the original model"
+def _table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     table = Table(title=title, title_justify="left")
-    for col in PARITY_COLUMNS:
+    for col in columns:
         table.add_column(col, overflow="fold")
-    for row in parity_rows(report.candidates):
-        style = "red" if row[-1].startswith("FAIL") else None
-        table.add_row(*row, style=style)
+    for row in rows:
+        table.add_row(*row, style="red" if "FAIL" in row[-1] else None)
     console.print(table)
+
+
+def print_parity(console: Console, report: Report | VerifyReport, *, details: bool = False) -> None:
+    """The per-candidate summary, then every failing check (every check with ``details``)."""
+    against = "the golden outputs" if isinstance(report, VerifyReport) else "the original model"
+    _table(console, f"parity against {against}", SUMMARY_COLUMNS, summary_rows(report.candidates))
+    rows = parity_rows(report.candidates, only_failures=not details)
+    if rows:
+        _table(console, "checks" if details else "failing checks", PARITY_COLUMNS, rows)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -108,7 +174,13 @@ def render_markdown(report: Report) -> str:
         "the reference is the original model in eval mode.",
         "",
     ]
-    lines += _md_table(PARITY_COLUMNS, parity_rows(report.candidates))
+    lines += _md_table(SUMMARY_COLUMNS, summary_rows(report.candidates))
+    lines += ["", "### Every check", ""]
+    lines += _md_table(PARITY_COLUMNS, parity_rows(report.candidates, edge=False))
+    edge_rows = parity_rows(report.candidates, edge=True)
+    if edge_rows:
+        lines += ["", "### Edge cases (zeros, large magnitudes)", ""]
+        lines += _md_table(PARITY_COLUMNS, edge_rows)
     lines += ["", "## Stages", ""]
     stage_rows = [[s.name, s.status, f"{s.seconds:.3f}", s.reason or ""] for s in report.stages]
     lines += _md_table(["stage", "status", "seconds", "reason"], stage_rows)

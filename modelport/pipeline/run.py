@@ -7,36 +7,25 @@ import functools
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
 
 from modelport import exporters
 from modelport.errors import UsageError
-from modelport.exporters import ExportOptions, ExportRequest, FormatRecord
+from modelport.exporters import ExportRequest, FormatRecord
 from modelport.models import resolve_model
 from modelport.pipeline.build import Built, build_model
-from modelport.pipeline.golden import write_npz
-from modelport.pipeline.inputs import InputSet, sweep_sets
+from modelport.pipeline.golden import write_golden
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
+from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
 from modelport.pipeline.outdir import OutputFolder
-from modelport.pipeline.records import Environment, Golden, GoldenSet, Report, StageRecord
+from modelport.pipeline.records import Environment, Golden, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
-from modelport.validators.candidate import ReplaySet, check_candidate, not_run
-from modelport.validators.records import CandidateResult, Tolerance
-from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
+from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
+from modelport.validators.candidate import check_candidate, not_run
+from modelport.validators.records import CandidateResult
 
 __all__ = ["run"]
-
-
-def _check_opset(opset: int | None) -> None:
-    if opset is None:
-        return
-    import onnx.defs
-
-    newest = onnx.defs.onnx_opset_version()
-    if not 7 <= opset <= newest:
-        raise UsageError(f"--opset must be between 7 and {newest} (the newest this onnx knows), got {opset}")
 
 
 def run(
@@ -48,40 +37,43 @@ def run(
     atol: float | None = None,
     rtol: float | None = None,
     tol: str | Sequence[str] | None = None,
-    onnx_exporter: Literal["dynamo", "legacy"] = "dynamo",
+    onnx_exporter: str = "dynamo",
     opset: int | None = None,
+    torchscript_method: str = "trace",
+    inputs: str | Sequence[str] | None = None,
+    inputs_file: str | Path | None = None,
+    weights: str | Path | None = None,
+    dynamic: str | Sequence[str] | None = None,
+    samples: int = DEFAULT_SAMPLES,
     force: bool = False,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
     """Run the whole pipeline and write the artifact folder; returns the report (also ``manifest.json``).
 
-    Raises UsageError for bad arguments before anything is written. A failing stage or
-    parity check does not raise: it makes ``report.verdict == "fail"``.
+    ``inputs`` are ``--input NAME=SHAPE[:DTYPE]`` declarations, ``inputs_file`` is ``--inputs``,
+    ``dynamic`` is ``--dynamic NAME:AXIS=label,...``. Raises UsageError for bad arguments
+    before anything is written. A failing stage or parity check does not raise: it makes
+    ``report.verdict == "fail"``.
     """
-    # Everything the user passed is checked before any work or any write.
-    selected = exporters.parse_formats(formats if formats is None or isinstance(formats, str) else ",".join(formats))
-    if onnx_exporter not in ("dynamo", "legacy"):
-        raise UsageError(f"--onnx-exporter must be dynamo or legacy, got {onnx_exporter!r}")
-    _check_opset(opset)
-    for name, value in (("--atol", atol), ("--rtol", rtol)):
-        if value is not None and not value >= 0:
-            raise UsageError(f"{name} must be a number >= 0, got {value}")
-    per_format = parse_tol_list([tol] if isinstance(tol, str) else (tol or []), exporters.names())
-    defaults = {name: exporters.get(name).tolerance for name in selected}
-    tolerances = resolve_tolerances(defaults, atol=atol, rtol=rtol, per_format=per_format)
+    options = RunOptions.create(
+        formats=formats,
+        seed=seed,
+        atol=atol,
+        rtol=rtol,
+        tol=tol,
+        onnx_exporter=onnx_exporter,
+        opset=opset,
+        torchscript_method=torchscript_method,
+        inputs=inputs,
+        inputs_file=inputs_file,
+        weights=weights,
+        dynamic=dynamic,
+        samples=samples,
+    )
     source = resolve_model(model)
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
-
     try:
-        report = _run_stages(
-            source_spec=model,
-            folder=folder.staging,
-            selected=selected,
-            seed=seed,
-            tolerances=tolerances,
-            options=ExportOptions(onnx_exporter=onnx_exporter, opset=opset),
-            on_stage=on_stage,
-        )
+        report = _run_stages(model, folder.staging, options, on_stage)
         final = folder.commit()
     except BaseException:
         folder.abort()
@@ -89,28 +81,46 @@ def run(
     return report.model_copy(update={"output_dir": str(final)})
 
 
-def _run_stages(
-    *,
-    source_spec: str,
-    folder: Path,
-    selected: list[str],
-    seed: int,
-    tolerances: dict[str, Tolerance],
-    options: ExportOptions,
-    on_stage: Callable[[StageRecord], None] | None,
-) -> Report:
+def _export_stage(
+    exporter: exporters.Exporter, request: ExportRequest, built: Built
+) -> Callable[[StageRecord], FormatRecord]:
+    folder = request.folder
+
+    def export(record: StageRecord) -> FormatRecord:
+        before = {p for p in folder.rglob("*") if p.is_file()}
+        try:
+            fmt = exporter.export(request)
+            # Prove the saved file loads and runs before the full comparison.
+            runner = exporter.load(folder, fmt, built.signature, built.source.factory)
+            try:
+                runner.infer({k: v.numpy() for k, v in built.inputs.items()})
+            finally:
+                runner.close()
+        except Exception:
+            # A rejected artifact must not ship in the folder.
+            for path in {p for p in folder.rglob("*") if p.is_file()} - before:
+                path.unlink()
+            raise
+        record.details.update(fmt.details)
+        record.notes.extend(fmt.notes)
+        return fmt
+
+    return export
+
+
+def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable[[StageRecord], None] | None) -> Report:
     log = StageLog(on_stage)
-    source = resolve_model(source_spec)
+    source = resolve_model(spec)
 
     def build(record: StageRecord) -> Built:
-        built = build_model(source, seed)
+        built = build_model(source, options.seed, options.build)
         record.notes.extend(built.notes)
         record.details["parameters"] = built.info.parameters
         return built
 
     built = log.run("build", build)
     if built is None:
-        raise UsageError(f"could not build model {source_spec!r}: {log.records[-1].reason}")
+        raise UsageError(f"could not build model {spec!r}: {log.records[-1].reason}")
 
     def tensors(record: StageRecord) -> None:
         with tempfile.TemporaryDirectory(prefix="modelport-tensors-") as scratch:
@@ -119,35 +129,20 @@ def _run_stages(
     log.run("tensors", tensors)
 
     records: dict[str, FormatRecord] = {}
+    skipped: dict[str, str] = {}
+    flat = built.flat if built.flat is not built.model else None
     for name in exporters.names():
-        if name not in selected:
+        if name not in options.formats:
             log.skip(name, "not selected (--formats)")
             continue
         exporter = exporters.get(name)
-        request = ExportRequest(built.model, built.inputs, built.signature, folder, options)
-
-        def export(
-            record: StageRecord, exporter: exporters.Exporter = exporter, request: ExportRequest = request
-        ) -> FormatRecord:
-            before = {p for p in folder.rglob("*") if p.is_file()}
-            try:
-                fmt = exporter.export(request)
-                # Prove the saved file loads and runs before the full comparison.
-                runner = exporter.load(folder, fmt, built.signature, built.source.factory)
-                try:
-                    runner.infer({k: v.numpy() for k, v in built.inputs.items()})
-                finally:
-                    runner.close()
-            except Exception:
-                # A rejected artifact must not ship in the folder.
-                for path in {p for p in folder.rglob("*") if p.is_file()} - before:
-                    path.unlink()
-                raise
-            record.details.update(fmt.details)
-            record.notes.extend(fmt.notes)
-            return fmt
-
-        fmt = log.run(name, export)
+        request = ExportRequest(built.model, built.inputs, built.signature, folder, options.export, flat)
+        reason = exporter.unsupported(request)
+        if reason is not None:
+            skipped[name] = reason
+            log.skip(name, reason)
+            continue
+        fmt = log.run(name, _export_stage(exporter, request, built))
         if fmt is not None:
             records[name] = fmt
 
@@ -156,34 +151,37 @@ def _run_stages(
 
     def validate(record: StageRecord) -> None:
         nonlocal golden
-        sets = [InputSet("example", "the example input X", {k: v.numpy() for k, v in built.inputs.items()})]
-        sets += sweep_sets(built.signature, built.inputs, seed)
-        reference_runner = built.runner()
-        replays = [ReplaySet("example", sets[0].inputs, built.reference)]
-        replays += [ReplaySet(s.name, s.inputs, reference_runner.infer(s.inputs)) for s in sets[1:]]
-        golden = _write_golden(folder, sets, replays)
+        sets, replays = reference_replays(
+            built, input_sets(built, options.seed, options.samples, options.inputs_file), record.notes
+        )
+        golden = write_golden(folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
         dtypes = {t.name: t.dtype for t in built.signature.outputs}
-        for name in selected:
+        for name in options.formats:
             exporter = exporters.get(name)
-            tol = tolerances[name]
+            tol = options.tolerances[name]
+            if name in skipped:
+                candidates.append(
+                    not_run(exporter.candidate, name, exporter.runtime, tol, "export", skipped[name], skipped=True)
+                )
+                continue
             if name not in records:
                 stage = log.get(name)
                 reason = stage.reason if stage and stage.reason else "export failed"
                 candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "export", reason))
                 continue
             fmt = records[name]
-            candidates.append(
-                check_candidate(
-                    exporter.candidate,
-                    name,
-                    exporter.runtime,
-                    functools.partial(exporter.load, folder, fmt, built.signature, built.source.factory),
-                    replays,
-                    tol,
-                    dtypes,
-                )
+            result = check_candidate(
+                exporter.candidate,
+                name,
+                exporter.runtime,
+                functools.partial(exporter.load, folder, fmt, built.signature, built.source.factory),
+                replays,
+                tol,
+                dtypes,
             )
+            hint = specialisation_hint(result, fmt)
+            candidates.append(result.model_copy(update={"reason": hint}) if hint else result)
         failed = [f"{c.candidate} ({c.category or 'parity'})" for c in candidates if c.verdict == "fail"]
         if failed:
             raise RuntimeError(f"failed: {', '.join(failed)}")
@@ -197,14 +195,18 @@ def _run_stages(
         model=built.info,
         signature=built.signature,
         options={
-            "model": source_spec,
-            "formats": selected,
-            "seed": seed,
-            "onnx_exporter": options.onnx_exporter,
-            "opset": options.opset,
-            "torchscript_method": options.torchscript_method,
+            "model": spec,
+            "formats": options.formats,
+            "seed": options.seed,
+            "samples": options.samples,
+            "onnx_exporter": options.export.onnx_exporter,
+            "opset": options.export.opset,
+            "torchscript_method": options.export.torchscript_method,
+            "inputs": [f"{d.name}={'x'.join(map(str, d.shape))}:{d.dtype}" for d in options.build.inputs],
+            "inputs_file": str(options.inputs_file) if options.inputs_file else None,
+            "dynamic": {k: {str(a): v for a, v in axes.items()} for k, axes in options.build.dynamic.items()},
         },
-        tolerances=tolerances,
+        tolerances=options.tolerances,
         formats=records,
         artifacts=[],
         golden=golden,
@@ -226,22 +228,3 @@ def _run_stages(
     final = final.model_copy(update={"stages": log.records})
     write_manifest(folder, final)
     return final
-
-
-def _write_golden(folder: Path, sets: list[InputSet], replays: list[ReplaySet]) -> Golden:
-    write_npz(folder / "golden" / "inputs.npz", sets[0].inputs)
-    write_npz(folder / "golden" / "outputs.npz", replays[0].reference)
-    golden_sets = []
-    for s, replay in zip(sets[1:], replays[1:], strict=True):
-        base = f"golden/sets/{s.name}"
-        write_npz(folder / base / "inputs.npz", s.inputs)
-        write_npz(folder / base / "outputs.npz", replay.reference)
-        golden_sets.append(
-            GoldenSet(
-                name=s.name,
-                description=s.description,
-                inputs=f"{base}/inputs.npz",
-                outputs=f"{base}/outputs.npz",
-            )
-        )
-    return Golden(inputs="golden/inputs.npz", outputs="golden/outputs.npz", sets=golden_sets)

@@ -6,7 +6,7 @@ judges them. Every failing output is collected before the verdict is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ class ReplaySet:
     name: str
     inputs: Mapping[str, np.ndarray]
     reference: Mapping[str, np.ndarray]
+    kind: str = "example"
+    reference64: Mapping[str, np.ndarray] | None = None  # the reference re-run in float64, when available
 
 
 def not_run(
@@ -74,12 +76,27 @@ def check_candidate(
             except Exception as e:
                 message = f"{type(e).__name__}: {one_line(e)}"
                 checks.extend(
-                    OutputCheck(input_set=replay.name, output=name, verdict="fail", category="run", message=message)
+                    OutputCheck(
+                        input_set=replay.name,
+                        set_kind=replay.kind,
+                        output=name,
+                        verdict="fail",
+                        category="run",
+                        message=message,
+                    )
                     for name in replay.reference
                 )
                 continue
             checks.extend(
-                compare_outputs(replay.reference, outputs, tol, input_set=replay.name, declared_dtypes=declared_dtypes)
+                compare_outputs(
+                    replay.reference,
+                    outputs,
+                    tol,
+                    input_set=replay.name,
+                    declared_dtypes=declared_dtypes,
+                    reference64=replay.reference64,
+                    set_kind=replay.kind,
+                )
             )
     finally:
         runner.close()
@@ -92,4 +109,18 @@ def check_candidate(
         status="ok",
         verdict="fail" if failed else "pass",
         checks=checks,
+        max_abs_err=_worst(c.max_abs_err for c in checks),
+        min_passing_atol=_worst(c.min_passing_atol for c in checks),
+        min_cosine=_least(c.cosine for c in checks),
+        min_top1_agreement=_least(c.top1_agreement for c in checks),
     )
+
+
+def _worst(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _least(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None

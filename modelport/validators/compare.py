@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from modelport.validators.agreement import cosine_similarity, top1_agreement
 from modelport.validators.records import OutputCheck, Tolerance
 
 __all__ = ["compare_array", "compare_outputs"]
@@ -23,13 +24,15 @@ def compare_array(
     output: str,
     reference_dtype: str | None = None,
     candidate_dtype: str | None = None,
+    reference64: np.ndarray | None = None,
 ) -> OutputCheck:
     """Compare one candidate array with its reference.
 
     An element passes when ``|c - r| <= atol + rtol * |r|``. NaN passes only where the
     reference is NaN at the same place; an infinity only where the reference holds the
     same infinity. The declared dtypes override the arrays' own (golden files store
-    bfloat16 as float32).
+    bfloat16 as float32). ``reference64``, the reference re-run in float64, shows how much
+    of the error is the reference's own rounding.
     """
     ref_dtype = reference_dtype or str(reference.dtype)
     cand_dtype = candidate_dtype or str(candidate.dtype)
@@ -83,8 +86,21 @@ def compare_array(
         and reference.dtype == candidate.dtype
         and np.ascontiguousarray(reference).tobytes() == np.ascontiguousarray(candidate).tobytes()
     )
+    rounding = vs_fp64 = None
+    if reference64 is not None and reference64.shape == reference.shape and reference.dtype.kind == "f":
+        r64 = reference64.astype(np.float64)
+        ok64 = finite & np.isfinite(r64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            rounding = float(np.abs(r - r64)[ok64].max()) if ok64.any() else None
+            vs_fp64 = float(np.abs(c - r64)[ok64].max()) if ok64.any() else None
+    floats = reference.dtype.kind == "f" and candidate.dtype.kind == "f"
+    cosine = cosine_similarity(reference, candidate) if floats else None
     check = base.model_copy(
         update={
+            "cosine": cosine,
+            "top1_agreement": top1_agreement(reference, candidate) if floats else None,
+            "reference_rounding_err": rounding,
+            "max_abs_err_vs_fp64": vs_fp64,
             "elements": int(reference.size),
             "mismatches": mismatches,
             "nan_reference": int(np.count_nonzero(r_nan)),
@@ -106,6 +122,15 @@ def compare_array(
                 ),
             }
         )
+    if tol.min_cosine is not None and (cosine is None or cosine < tol.min_cosine):
+        shown = "undefined" if cosine is None else f"{cosine:.6f}"
+        return check.model_copy(
+            update={
+                "verdict": "fail",
+                "category": "accuracy",
+                "message": f"cosine similarity {shown} < {tol.min_cosine:g}",
+            }
+        )
     if not base.dtype_match:
         return check.model_copy(
             update={
@@ -124,6 +149,8 @@ def compare_outputs(
     *,
     input_set: str,
     declared_dtypes: Mapping[str, str] | None = None,
+    reference64: Mapping[str, np.ndarray] | None = None,
+    set_kind: str | None = None,
 ) -> list[OutputCheck]:
     """Compare every reference output; a missing or unexpected output is a failed check, not an exception."""
     declared = declared_dtypes or {}
@@ -146,6 +173,7 @@ def compare_outputs(
                 output=name,
                 reference_dtype=dtype,
                 candidate_dtype=dtype if candidate[name].dtype == ref.dtype else None,
+                reference64=(reference64 or {}).get(name),
             )
         )
     checks += [
@@ -153,4 +181,6 @@ def compare_outputs(
         for name in candidate
         if name not in reference
     ]
+    if set_kind is not None:
+        checks = [c.model_copy(update={"set_kind": set_kind}) for c in checks]
     return checks

@@ -23,12 +23,12 @@ class Tolerance(BaseModel):
 
     atol: float
     rtol: float
+    min_cosine: float | None = None  # lossy formats: every output's cosine similarity must reach this too
     source: str = "default"  # "default", "--atol/--rtol", "--tol", "manifest"
 
     def describe(self) -> str:
-        if self.atol == 0 and self.rtol == 0:
-            return "exact"
-        return f"atol={self.atol:g} rtol={self.rtol:g}"
+        text = "exact" if self.atol == 0 and self.rtol == 0 else f"atol={self.atol:g} rtol={self.rtol:g}"
+        return text + (f" cos>={self.min_cosine:g}" if self.min_cosine is not None else "")
 
 
 class OutputCheck(BaseModel):
@@ -39,6 +39,7 @@ class OutputCheck(BaseModel):
     input_set: str
     output: str
     verdict: Verdict
+    set_kind: str | None = None  # "example", "random", "sweep", "edge", "user"
     category: Category | None = None  # set when the verdict is "fail"
     message: str | None = None  # one line, set when the verdict is "fail"
     reference_shape: list[int] | None = None
@@ -55,6 +56,10 @@ class OutputCheck(BaseModel):
     max_rel_err: float | None = None  # over elements finite in both with a non-zero reference
     min_passing_atol: float | None = None  # smallest atol that passes at this rtol (finite elements)
     bit_exact: bool | None = None
+    cosine: float | None = None  # cosine similarity of the flattened outputs
+    top1_agreement: float | None = None  # rank >= 2 float outputs: rows whose arg-max agrees
+    reference_rounding_err: float | None = None  # max |reference - reference run in float64|
+    max_abs_err_vs_fp64: float | None = None  # max |candidate - reference run in float64|
 
 
 class CandidateResult(BaseModel):
@@ -71,6 +76,11 @@ class CandidateResult(BaseModel):
     category: Category | None = None  # when the candidate could not run at all
     reason: str | None = None
     checks: list[OutputCheck] = []
+    # Summaries over every check: the worst error and the smallest tolerance that would have passed.
+    max_abs_err: float | None = None
+    min_passing_atol: float | None = None
+    min_cosine: float | None = None
+    min_top1_agreement: float | None = None
 
     def failures(self) -> list[OutputCheck]:
         return [c for c in self.checks if c.verdict == "fail"]
