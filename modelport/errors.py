@@ -12,7 +12,9 @@ wrapped at the boundary with ``raise ... from e`` so the cause is kept.
 
 from __future__ import annotations
 
-__all__ = ["ExportError", "LoadError", "ModelportError", "StageError", "UsageError", "one_line"]
+import re
+
+__all__ = ["ExportError", "LoadError", "ModelportError", "StageError", "UsageError", "one_line", "root_cause"]
 
 
 class ModelportError(Exception):
@@ -35,9 +37,21 @@ class LoadError(StageError):
     """A saved artifact could not be loaded back by its runtime."""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a ``raise ... from`` chain (where the real problem is usually named)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
 def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """The first meaningful line of an error message, cut to ``limit`` characters."""
-    text = str(exc).strip()
+    """The first meaningful line of an error message, without terminal colours, cut to ``limit`` characters."""
+    text = _ANSI.sub("", str(exc)).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     first = lines[0] if lines else type(exc).__name__
     if len(first) > limit:

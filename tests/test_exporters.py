@@ -27,7 +27,17 @@ CONFORMANCE = {
     "safetensors": ("model.safetensors", lambda p: int.from_bytes(p.read_bytes()[:8], "little") > 0),
     "torchscript": ("model.torchscript.pt", zipfile.is_zipfile),
     "onnx": ("model.onnx", lambda p: __import__("onnx").load(str(p)).graph.node is not None),
+    "torch_export": ("model.pt2", zipfile.is_zipfile),
+    "onnx_optimized": ("model.optimized.onnx", lambda p: __import__("onnx").load(str(p)).graph.node is not None),
+    "onnx_fp16": ("model.fp16.onnx", lambda p: _has_initializer_type(p, 10)),  # 10: FLOAT16
+    "onnx_int8": ("model.int8.onnx", lambda p: _has_initializer_type(p, 3)),  # 3: INT8
 }
+
+
+def _has_initializer_type(path: Path, elem_type: int) -> bool:
+    import onnx
+
+    return any(t.data_type == elem_type for t in onnx.load(str(path)).graph.initializer)
 
 
 def test_every_format_has_a_conformance_case() -> None:
@@ -128,8 +138,11 @@ def test_reference_is_the_eval_mode_output(built) -> None:  # type: ignore[no-un
     np.testing.assert_array_equal(built.reference["output"], expected)
 
 
+LOSSY = {"onnx_fp16", "onnx_int8"}
+
+
 @pytest.mark.parametrize("layer", ["hidden", "output"])
-@pytest.mark.parametrize("name", sorted(CONFORMANCE))
+@pytest.mark.parametrize("name", sorted(set(CONFORMANCE) - LOSSY))
 def test_default_tolerance_catches_one_layer_scaled_by_1_001(built, layer: str, name: str) -> None:  # type: ignore[no-untyped-def]
     """Each documented default is tight enough that a 0.1% change in one layer's weights fails."""
     perturbed = BUILTIN["mlp"].build(seed=0)[0]
@@ -138,5 +151,20 @@ def test_default_tolerance_catches_one_layer_scaled_by_1_001(built, layer: str, 
     with torch.no_grad():
         getattr(perturbed, layer).weight.mul_(1.001)
         out = perturbed(built.inputs["x"]).numpy()
+    checks = compare_outputs(built.reference, {"output": out}, exporters.get(name).tolerance, input_set="example")
+    assert [c.verdict for c in checks] == ["fail"]
+
+
+@pytest.mark.parametrize("layer", ["hidden", "output"])
+@pytest.mark.parametrize("name", sorted(LOSSY))
+def test_lossy_tolerance_still_catches_wrong_weights(built, layer: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """fp16/int8 tolerances are loose, but one layer with other weights (a wrong checkpoint) still fails."""
+    wrong = BUILTIN["mlp"].build(seed=0)[0]
+    wrong.load_state_dict(built.model.state_dict())
+    wrong.eval()
+    with torch.no_grad():
+        torch.manual_seed(123)
+        getattr(wrong, layer).reset_parameters()
+        out = wrong(built.inputs["x"]).numpy()
     checks = compare_outputs(built.reference, {"output": out}, exporters.get(name).tolerance, input_set="example")
     assert [c.verdict for c in checks] == ["fail"]

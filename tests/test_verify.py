@@ -23,7 +23,14 @@ from safetensors.torch import load_file, save_file
 
 import modelport
 
-CANDIDATES = ["state_dict@torch", "safetensors@torch", "torchscript@torchscript", "onnx@onnxruntime"]
+CANDIDATES = [
+    "state_dict@torch",
+    "safetensors@torch",
+    "torchscript@torchscript",
+    "torch_export@torch",
+    "onnx@onnxruntime",
+    "onnx_optimized@onnxruntime",
+]
 SCALE = 1.001  # small enough that every file still loads, far beyond every recorded tolerance
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from modelport.errors import UsageError
 from modelport.exporters.base import (
     Exporter,
@@ -15,18 +17,25 @@ from modelport.exporters.base import (
     Runner,
 )
 from modelport.exporters.onnx_format import OnnxExporter
+from modelport.exporters.onnx_fp16 import OnnxFp16Exporter
+from modelport.exporters.onnx_int8 import OnnxInt8Exporter
+from modelport.exporters.onnx_optimized import OnnxOptimizedExporter
 from modelport.exporters.safetensors_format import SafetensorsExporter
 from modelport.exporters.state_dict import StateDictExporter
+from modelport.exporters.torch_export import TorchExportExporter
 from modelport.exporters.torchscript import TorchScriptExporter
+from modelport.validators.records import Tolerance
 
 __all__ = [
     "DEFAULT_FORMATS",
+    "LOW_PRECISION_TOLERANCE",
     "ExportOptions",
     "ExportRequest",
     "Exporter",
     "FormatRecord",
     "ModelFactory",
     "Runner",
+    "default_tolerance",
     "get",
     "names",
     "parse_formats",
@@ -51,6 +60,30 @@ def get(name: str) -> Exporter:
         raise UsageError(f"unknown format {name!r}; known formats: {', '.join(_REGISTRY)}") from None
 
 
+# Low-precision models round every op coarser than float32: the non-exact defaults widen to at least this.
+LOW_PRECISION_TOLERANCE = {
+    "float16": Tolerance(atol=1e-3, rtol=1e-2),
+    "bfloat16": Tolerance(atol=1e-2, rtol=5e-2),
+}
+
+
+def default_tolerance(name: str, dtypes: Iterable[str] = ()) -> Tolerance:
+    """A format's documented default for a model with these parameter dtypes."""
+    tol = get(name).tolerance
+    if tol.atol == 0 and tol.rtol == 0:
+        return tol
+    for dtype in ("bfloat16", "float16"):
+        if dtype in dtypes:
+            floor = LOW_PRECISION_TOLERANCE[dtype]
+            return Tolerance(
+                atol=max(tol.atol, floor.atol),
+                rtol=max(tol.rtol, floor.rtol),
+                min_cosine=tol.min_cosine,
+                source=f"default ({dtype} model)",
+            )
+    return tol
+
+
 def names() -> list[str]:
     return list(_REGISTRY)
 
@@ -69,8 +102,18 @@ def parse_formats(text: str | None) -> list[str]:
     return [n for n in _REGISTRY if n in wanted]
 
 
-for _exporter in (StateDictExporter(), SafetensorsExporter(), TorchScriptExporter(), OnnxExporter()):
+# Registration order is stage order: the ONNX-derived formats reuse the onnx stage's file.
+for _exporter in (
+    StateDictExporter(),
+    SafetensorsExporter(),
+    TorchScriptExporter(),
+    TorchExportExporter(),
+    OnnxExporter(),
+    OnnxOptimizedExporter(),
+    OnnxFp16Exporter(),
+    OnnxInt8Exporter(),
+):
     register(_exporter)
 
-# Every format is cheap for a model of ordinary size, so the default is all of them.
-DEFAULT_FORMATS: tuple[str, ...] = tuple(names())
+# The default is every lossless format; `all` adds the lossy onnx_fp16 and onnx_int8.
+DEFAULT_FORMATS: tuple[str, ...] = tuple(n for n in names() if n not in ("onnx_fp16", "onnx_int8"))

@@ -79,6 +79,7 @@ class Exporter(ABC):
     role: ClassVar[str]  # "weights" (needs the architecture in code) or "model" (self-contained)
     tolerance: ClassVar[Tolerance]  # the documented default
     tolerance_why: ClassVar[str]  # one line: why this default
+    derives_from: ClassVar[str | None] = None  # a format whose export this one starts from
 
     @property
     def candidate(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import onnx
 import torch
 
-from modelport.errors import ExportError, LoadError, one_line
+from modelport.errors import ExportError, LoadError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
@@ -37,7 +37,13 @@ def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]
     torch.onnx logs "torchvision is not installed" lines; onnxscript's version converter
     logs whole tracebacks when it cannot reach an opset (reported as our own error instead).
     """
-    return collect_warnings(notes, drop=lambda w: "LeafSpec" in str(w.message), loggers=("torch.onnx", "onnxscript"))
+    return collect_warnings(
+        notes,
+        # Internal chatter: a pytree deprecation, and dim names merged when axes are equal.
+        drop=lambda w: "LeafSpec" in str(w.message) or "will not be used, since it shares" in str(w.message),
+        loggers=("torch.onnx", "onnxscript"),
+        capture_output=True,
+    )
 
 
 def graph_facts(path: Path) -> dict[str, Any]:
@@ -70,9 +76,11 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
                 _export_dynamo(request, args, path, external)
     except Exception as e:
         other = "legacy" if opts.onnx_exporter == "dynamo" else "dynamo"
+        cause = root_cause(e)
+        why = one_line(e) if cause is e else f"{type(cause).__name__}: {one_line(cause)}"
         raise ExportError(
-            f"torch.onnx.export ({opts.onnx_exporter}) failed: {one_line(e)}; "
-            f"try --onnx-exporter {other} or another --opset"
+            f"torch.onnx.export ({opts.onnx_exporter}) failed: {why}; try --onnx-exporter {other} or another "
+            "--opset (data-dependent Python control flow needs torch.cond)"
         ) from e
     try:
         onnx.checker.check_model(str(path), full_check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,18 +19,25 @@ def collect_warnings(
     *,
     drop: Callable[[warnings.WarningMessage], bool] = lambda w: False,
     loggers: tuple[str, ...] = (),
+    capture_output: bool = False,
 ) -> Iterator[None]:
     """Catch every warning raised inside; append each distinct one not ``drop``-ped to ``notes``.
 
-    ``loggers`` are silenced (set to CRITICAL) for the duration.
+    ``loggers`` are silenced (set to CRITICAL) for the duration. ``capture_output`` swallows
+    what Python code prints to stdout/stderr (torch.export dumps whole graphs on failure).
     """
     silenced = [logging.getLogger(name) for name in loggers]
     levels = [logger.level for logger in silenced]
     for logger in silenced:
         logger.setLevel(logging.CRITICAL)
+    sink = io.StringIO()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with contextlib.ExitStack() as stack:
+            caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
+            if capture_output:
+                stack.enter_context(contextlib.redirect_stdout(sink))
+                stack.enter_context(contextlib.redirect_stderr(sink))
             yield
     finally:
         for logger, level in zip(silenced, levels, strict=True):

@@ -54,7 +54,10 @@ class TorchScriptExporter(Exporter):
                 if method == "script":
                     module = torch.jit.script(request.model)
                 else:
-                    module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
+                    # Under no_grad: some layers (TransformerEncoderLayer) take a fused path
+                    # only without autograd, and the trace check would see two graphs.
+                    with torch.no_grad():
+                        module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
                 with atomic_write(request.folder / FILE) as fh:
                     torch.jit.save(module, fh)
         except Exception as e:

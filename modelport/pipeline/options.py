@@ -1,8 +1,9 @@
-"""Everything ``run`` accepts, checked before any work or any write."""
+"""Everything ``run`` accepts, checked before any work or any write (the CLI and the API alike)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,48 +16,90 @@ from modelport.specs import parse_dynamic, parse_input_decl
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
 
-__all__ = ["DEFAULT_SAMPLES", "RunOptions"]
+__all__ = ["DEFAULT_SAMPLES", "MAX_SEED", "RunOptions"]
 
 DEFAULT_SAMPLES = 3  # seeded random input sets with the example's shapes
+MAX_SEED = 2**62  # input set k is drawn from seed + k, which must stay a valid 64-bit seed
 
 
-def _strings(value: str | Sequence[str] | None) -> list[str]:
+def _strings(value: object, flag: str) -> list[str]:
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise UsageError(f"{flag} takes a string or a list of strings, got {type(value).__name__}")
+
+
+def _tolerance_value(value: object, flag: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{flag} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _whole(value: object, flag: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{flag} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _path(value: object, flag: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | Path):
+        raise UsageError(f"{flag} takes a path, got {type(value).__name__}")
+    path = Path(value)
+    try:
+        exists = path.is_file()
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: {e.strerror or e}") from e
+    if not exists:
+        raise UsageError(f"{flag} {path}: no such file")
+    return path
 
 
 @dataclass(frozen=True)
 class RunOptions:
     formats: list[str]
     seed: int
-    tolerances: dict[str, Tolerance]
+    atol: float | None
+    rtol: float | None
+    per_format: dict[str, tuple[float, float | None]]
     export: ExportOptions
     build: BuildOptions
     samples: int
     inputs_file: Path | None
 
+    def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
+        """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
+        dtypes = list(dtypes)
+        defaults = {name: exporters.default_tolerance(name, dtypes) for name in self.formats}
+        return resolve_tolerances(defaults, atol=self.atol, rtol=self.rtol, per_format=self.per_format)
+
     @classmethod
     def create(
         cls,
         *,
-        formats: str | Sequence[str] | None,
-        seed: int,
-        atol: float | None,
-        rtol: float | None,
-        tol: str | Sequence[str] | None,
-        onnx_exporter: str,
-        opset: int | None,
-        torchscript_method: str,
-        inputs: str | Sequence[str] | None,
-        inputs_file: str | Path | None,
-        weights: str | Path | None,
-        dynamic: str | Sequence[str] | None,
-        samples: int,
+        formats: object,
+        seed: object,
+        atol: object,
+        rtol: object,
+        tol: object,
+        onnx_exporter: object,
+        opset: object,
+        torchscript_method: object,
+        inputs: object,
+        inputs_file: object,
+        weights: object,
+        dynamic: object,
+        samples: object,
     ) -> RunOptions:
-        selected = exporters.parse_formats(
-            formats if formats is None or isinstance(formats, str) else ",".join(formats)
-        )
+        selected = exporters.parse_formats(",".join(_strings(formats, "--formats")) if formats is not None else None)
         if onnx_exporter not in ("dynamo", "legacy"):
             raise UsageError(f"--onnx-exporter must be dynamo or legacy, got {onnx_exporter!r}")
         if torchscript_method not in ("trace", "script"):
@@ -64,36 +107,31 @@ class RunOptions:
         if opset is not None:
             import onnx.defs
 
-            newest = onnx.defs.onnx_opset_version()
-            if not 7 <= opset <= newest:
-                raise UsageError(f"--opset must be between 7 and {newest} (the newest this onnx knows), got {opset}")
-        for name, value in (("--atol", atol), ("--rtol", rtol)):
-            if value is not None and not (value >= 0 and value != float("inf")):
-                raise UsageError(f"{name} must be a finite number >= 0, got {value}")
-        if not isinstance(seed, int) or seed < 0:
-            raise UsageError(f"--seed must be a whole number >= 0, got {seed!r}")
-        if not isinstance(samples, int) or not 0 <= samples <= 1000:
-            raise UsageError(f"--samples must be a whole number from 0 to 1000, got {samples!r}")
-        per_format = parse_tol_list(_strings(tol), exporters.names())
-        defaults = {name: exporters.get(name).tolerance for name in selected}
-        decls = tuple(parse_input_decl(t) for t in _strings(inputs))
+            opset = _whole(opset, "--opset", 7, onnx.defs.onnx_opset_version())
+        decls = tuple(parse_input_decl(t) for t in _strings(inputs, "--input"))
         names = [d.name for d in decls]
         if len(set(names)) != len(names):
             raise UsageError(f"--input names must be unique, got {names}")
-        weights_path = Path(weights) if weights is not None else None
-        if weights_path is not None and not weights_path.is_file():
-            raise UsageError(f"--weights {weights_path}: no such file")
-        inputs_path = Path(inputs_file) if inputs_file is not None else None
-        if inputs_path is not None and not inputs_path.is_file():
-            raise UsageError(f"--inputs {inputs_path}: no such file")
-        method: Literal["trace", "script"] = "script" if torchscript_method == "script" else "trace"
-        exporter: Literal["dynamo", "legacy"] = "legacy" if onnx_exporter == "legacy" else "dynamo"
         return cls(
             formats=selected,
-            seed=seed,
-            tolerances=resolve_tolerances(defaults, atol=atol, rtol=rtol, per_format=per_format),
-            export=ExportOptions(onnx_exporter=exporter, opset=opset, torchscript_method=method),
-            build=BuildOptions(inputs=decls, dynamic=parse_dynamic(_strings(dynamic)), weights=weights_path),
-            samples=samples,
-            inputs_file=inputs_path,
+            seed=_whole(seed, "--seed", 0, MAX_SEED),
+            atol=_tolerance_value(atol, "--atol"),
+            rtol=_tolerance_value(rtol, "--rtol"),
+            per_format=parse_tol_list(_strings(tol, "--tol"), exporters.names()),
+            export=ExportOptions(
+                onnx_exporter="legacy" if onnx_exporter == "legacy" else "dynamo",
+                opset=opset,
+                torchscript_method=_method(torchscript_method),
+            ),
+            build=BuildOptions(
+                inputs=decls,
+                dynamic=parse_dynamic(_strings(dynamic, "--dynamic")),
+                weights=_path(weights, "--weights"),
+            ),
+            samples=_whole(samples, "--samples", 0, 1000),
+            inputs_file=_path(inputs_file, "--inputs"),
         )
+
+
+def _method(value: object) -> Literal["trace", "script"]:
+    return "script" if value == "script" else "trace"

@@ -108,6 +108,10 @@ def _export_stage(
     return export
 
 
+def _needs(base: str, record: StageRecord) -> None:
+    raise RuntimeError(f"needs the {base} export, which failed")
+
+
 def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable[[StageRecord], None] | None) -> Report:
     log = StageLog(on_stage)
     source = resolve_model(spec)
@@ -127,6 +131,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
             record.details.update(tensor_round_trips(Path(scratch)))
 
     log.run("tensors", tensors)
+    tolerances = options.tolerances(built.info.dtypes)
 
     records: dict[str, FormatRecord] = {}
     skipped: dict[str, str] = {}
@@ -141,6 +146,11 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
         if reason is not None:
             skipped[name] = reason
             log.skip(name, reason)
+            continue
+        base = exporter.derives_from
+        if base is not None and base in options.formats and base not in records:
+            # Its base export just failed: report that instead of failing the same way again.
+            log.run(name, functools.partial(_needs, base))
             continue
         fmt = log.run(name, _export_stage(exporter, request, built))
         if fmt is not None:
@@ -159,7 +169,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
         dtypes = {t.name: t.dtype for t in built.signature.outputs}
         for name in options.formats:
             exporter = exporters.get(name)
-            tol = options.tolerances[name]
+            tol = tolerances[name]
             if name in skipped:
                 candidates.append(
                     not_run(exporter.candidate, name, exporter.runtime, tol, "export", skipped[name], skipped=True)
@@ -206,7 +216,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
             "inputs_file": str(options.inputs_file) if options.inputs_file else None,
             "dynamic": {k: {str(a): v for a, v in axes.items()} for k, axes in options.build.dynamic.items()},
         },
-        tolerances=options.tolerances,
+        tolerances=tolerances,
         formats=records,
         artifacts=[],
         golden=golden,

@@ -60,30 +60,75 @@ def _integrity(folder: Path, manifest: Report) -> list[IntegrityProblem]:
     return problems
 
 
-def _replays(folder: Path, manifest: Report) -> list[ReplaySet]:
+def _consistency(manifest: Report) -> list[IntegrityProblem]:
+    """The manifest must agree with itself: what it loads is what it hashes, tolerances are the recorded ones."""
+    problems: list[IntegrityProblem] = []
+    paths = [a.path for a in manifest.artifacts]
+    for dup in sorted({p for p in paths if paths.count(p) > 1}):
+        problems.append(IntegrityProblem(path=dup, problem="listed more than once in the manifest"))
+    listed = set(paths)
+    referenced = [f for record in manifest.formats.values() for f in record.files] + sorted(_golden_paths(manifest))
+    for rel in referenced:
+        if rel not in listed:
+            problems.append(IntegrityProblem(path=rel, problem="used by the manifest but not listed with a hash"))
+    for name in manifest.formats:
+        tol = manifest.tolerances.get(name)
+        if tol is None:
+            problems.append(IntegrityProblem(path=MANIFEST_NAME, problem=f"no tolerance recorded for {name}"))
+        elif tol.source.startswith("default"):
+            expected = exporters.default_tolerance(name, manifest.model.dtypes)
+            if (tol.atol, tol.rtol, tol.min_cosine) != (expected.atol, expected.rtol, expected.min_cosine):
+                problems.append(
+                    IntegrityProblem(
+                        path=MANIFEST_NAME,
+                        problem=f"{name}'s tolerance is marked default but is {tol.describe()}, "
+                        f"not {expected.describe()}",
+                    )
+                )
+    return problems
+
+
+def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[IntegrityProblem]]:
     golden = manifest.golden
     if golden is None:
-        return []
-    sets = [("example", golden.inputs, golden.outputs)] + [(s.name, s.inputs, s.outputs) for s in golden.sets]
+        return [], [IntegrityProblem(path=MANIFEST_NAME, problem="records no golden data")]
+    sets = [("example", "example", golden.inputs, golden.outputs)]
+    sets += [(s.name, s.kind, s.inputs, s.outputs) for s in golden.sets]
     replays = []
-    for name, inputs, outputs in sets:
+    for name, kind, inputs, outputs in sets:
         in_path, out_path = _inside(folder, inputs), _inside(folder, outputs)
         if in_path is None or out_path is None:
-            raise UsageError(f"the manifest's golden set {name!r} points outside the folder")
-        replays.append(ReplaySet(name, read_npz(in_path), read_npz(out_path)))
-    return replays
+            return [], [IntegrityProblem(path=inputs, problem=f"golden set {name!r} points outside the folder")]
+        try:
+            replays.append(ReplaySet(name, read_npz(in_path), read_npz(out_path), kind=kind))
+        except UsageError as e:
+            return [], [IntegrityProblem(path=inputs, problem=str(e))]
+    return replays, []
 
 
 def verify(folder: str | Path) -> VerifyReport:
-    """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem."""
+    """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
+
+    Nothing the manifest names is loaded unless it is listed with a hash, lies inside the
+    folder and matches its hash.
+    """
     root = Path(folder)
     manifest = read_manifest(root)
-    problems = _integrity(root, manifest)
+    problems = _consistency(manifest) + _integrity(root, manifest)
     broken = {p.path for p in problems}
-    replays = _replays(root, manifest) if not broken & _golden_paths(manifest) else []
+    listed = {a.path for a in manifest.artifacts}
     notes: list[str] = []
+    replays: list[ReplaySet] = []
+    if not broken & _golden_paths(manifest):
+        replays, golden_problems = _replays(root, manifest)
+        problems += golden_problems
     if not replays:
         notes.append("golden data is missing or damaged: parity was not replayed")
+    if manifest.verdict == "fail":
+        failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
+        notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
+    if not manifest.formats:
+        notes.append("the manifest records no artifact to verify")
     source = None
     try:
         source = resolve_model(manifest.model.spec)
@@ -93,10 +138,11 @@ def verify(folder: str | Path) -> VerifyReport:
     candidates: list[CandidateResult] = []
     for name, record in manifest.formats.items():
         exporter = exporters.get(name)
-        tol = manifest.tolerances[name].model_copy(update={"source": "manifest"})
-        damaged = [f for f in record.files if f in broken]
+        recorded = manifest.tolerances.get(name) or exporter.tolerance
+        tol = recorded.model_copy(update={"source": "manifest"})
+        damaged = [f for f in record.files if f in broken or f not in listed or _inside(root, f) is None]
         if damaged:
-            reason = f"{', '.join(damaged)} failed the integrity check"
+            reason = f"{', '.join(damaged)} failed the integrity check: not loaded"
             candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason))
             continue
         if not replays:
@@ -114,7 +160,12 @@ def verify(folder: str | Path) -> VerifyReport:
                 dtypes,
             )
         )
-    ok = not problems and all(c.verdict == "pass" for c in candidates)
+    ok = (
+        not problems
+        and manifest.verdict == "pass"
+        and bool(candidates)
+        and all(c.verdict == "pass" for c in candidates)
+    )
     return VerifyReport(
         folder=str(root),
         model=manifest.model,

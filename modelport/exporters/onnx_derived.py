@@ -1,0 +1,54 @@
+"""What the ONNX-derived formats (optimized, fp16, int8) share: the float32 graph they start from."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+
+from modelport.errors import LoadError
+from modelport.exporters.base import ExportRequest, FormatRecord, Runner
+from modelport.exporters.onnx_format import FILE as ONNX_FILE
+from modelport.exporters.onnx_format import write_onnx
+from modelport.exporters.ort_runner import OrtRunner
+from modelport.signature import Signature
+
+__all__ = ["base_onnx", "float32_only", "load_ort", "op_types"]
+
+
+@contextlib.contextmanager
+def base_onnx(request: ExportRequest) -> Iterator[Path]:
+    """The float32 ONNX file: the onnx stage's when it ran, else a scratch export that is not kept."""
+    existing = request.folder / ONNX_FILE
+    if existing.is_file():
+        yield existing
+        return
+    with tempfile.TemporaryDirectory(prefix="modelport-onnx-") as scratch:
+        path = Path(scratch) / ONNX_FILE
+        write_onnx(request, path)
+        yield path
+
+
+def float32_only(request: ExportRequest, what: str) -> str | None:
+    """A skip reason unless every floating-point parameter is float32."""
+    dtypes = {str(p.dtype).removeprefix("torch.") for p in request.model.parameters() if p.is_floating_point()}
+    if dtypes - {"float32"}:
+        return f"{what} converts a float32 model; this one has {', '.join(sorted(dtypes))} parameters"
+    return None
+
+
+def op_types(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def load_ort(candidate: str, folder: Path, record: FormatRecord, signature: Signature) -> Runner:
+    path = folder / record.files[0]
+    if not path.is_file():
+        raise LoadError(f"{record.files[0]} is missing from {folder}")
+    return OrtRunner(candidate, path, signature)

@@ -1,0 +1,80 @@
+"""``onnx_fp16``: the float32 ONNX graph with its weights and arithmetic in float16, inputs/outputs kept float32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from modelport.errors import ExportError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort
+from modelport.exporters.quiet import collect_warnings
+from modelport.fsutil import atomic_write
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
+
+__all__ = ["OnnxFp16Exporter", "sort_nodes"]
+
+FILE = "model.fp16.onnx"
+
+
+def sort_nodes(graph: onnx.GraphProto) -> None:
+    """Put nodes in dependency order (the converter appends the input casts at the end, which the checker rejects)."""
+    nodes = list(graph.node)
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    ordered: list[onnx.NodeProto] = []
+    while nodes:
+        # Outer-scope names used inside subgraphs are not tracked: a node is ready when its direct inputs are.
+        runnable = [n for n in nodes if all(i in ready for i in n.input)]
+        if not runnable:
+            raise ValueError(f"the graph has a cycle or an undefined input near node {nodes[0].name!r}")
+        for node in runnable:
+            ordered.append(node)
+            ready.update(node.output)
+        nodes = [n for n in nodes if all(n is not r for r in runnable)]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+class OnnxFp16Exporter(Exporter):
+    name = "onnx_fp16"
+    runtime = "onnxruntime"
+    role = "model"
+    derives_from = "onnx"
+    tolerance = Tolerance(atol=1e-2, rtol=1e-2, min_cosine=0.999)
+    tolerance_why = "float16 keeps about 3 significant digits; judged by error and by cosine similarity"
+
+    def unsupported(self, request: ExportRequest) -> str | None:
+        return float32_only(request, "onnx_fp16")
+
+    def export(self, request: ExportRequest) -> FormatRecord:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        notes: list[str] = []
+        with base_onnx(request) as source:
+            fp32_bytes = source.stat().st_size
+            try:
+                with collect_warnings(notes, loggers=("onnxruntime",), capture_output=True):
+                    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+                sort_nodes(model.graph)
+            except Exception as e:
+                raise ExportError(f"float16 conversion failed: {one_line(e)}") from e
+        with atomic_write(request.folder / FILE) as fh:
+            fh.write(model.SerializeToString())
+        path = request.folder / FILE
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as e:
+            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        size = path.stat().st_size
+        return FormatRecord(
+            format=self.name,
+            runtime=self.runtime,
+            files=[FILE],
+            details={"bytes": size, "fp32_bytes": fp32_bytes, "size_vs_fp32": round(size / fp32_bytes, 3)},
+            notes=notes,
+        )
+
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        return load_ort(self.candidate, folder, record, signature)

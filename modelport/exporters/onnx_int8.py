@@ -1,0 +1,84 @@
+"""``onnx_int8``: onnxruntime's dynamic quantization: int8 weights, activations quantized at run time.
+
+MatMul and Gemm are quantized (MatMulInteger); convolutions stay float, because
+onnxruntime's CPU provider has no ConvInteger kernel for int8 weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from modelport.errors import ExportError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types
+from modelport.exporters.quiet import collect_warnings
+from modelport.fsutil import atomic_path
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
+
+__all__ = ["INTEGER_OPS", "OnnxInt8Exporter"]
+
+FILE = "model.int8.onnx"
+INTEGER_OPS = frozenset(
+    {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "QGemm", "QAttention"}
+)
+
+
+class OnnxInt8Exporter(Exporter):
+    name = "onnx_int8"
+    runtime = "onnxruntime"
+    role = "model"
+    derives_from = "onnx"
+    tolerance = Tolerance(atol=0.25, rtol=0.1, min_cosine=0.99)
+    tolerance_why = "int8 weights and activations: measured max error 0.11 on the MLP; judged mostly by cosine"
+
+    def unsupported(self, request: ExportRequest) -> str | None:
+        return float32_only(request, "onnx_int8")
+
+    def export(self, request: ExportRequest) -> FormatRecord:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        notes: list[str] = []
+        with base_onnx(request) as source:
+            fp32_bytes = source.stat().st_size
+            try:
+                with (
+                    collect_warnings(notes, loggers=("onnxruntime", "root"), capture_output=True),
+                    atomic_path(request.folder / FILE) as tmp,
+                ):
+                    quantize_dynamic(
+                        str(source), str(tmp), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
+                    )
+            except Exception as e:
+                raise ExportError(f"onnxruntime dynamic quantization failed: {one_line(e)}") from e
+        path = request.folder / FILE
+        ops = op_types(path)
+        integer = {op: n for op, n in ops.items() if op in INTEGER_OPS}
+        if not integer:
+            raise ExportError(
+                "dynamic quantization left no integer operator (it quantizes MatMul and Gemm, and this graph has "
+                "none): leave onnx_int8 out of --formats"
+            )
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as e:
+            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        size = path.stat().st_size
+        return FormatRecord(
+            format=self.name,
+            runtime=self.runtime,
+            files=[FILE],
+            details={
+                "bytes": size,
+                "fp32_bytes": fp32_bytes,
+                "size_vs_fp32": round(size / fp32_bytes, 3),
+                "integer_ops": ", ".join(f"{k}x{v}" for k, v in sorted(integer.items())),
+                "weight_type": "int8",
+            },
+            notes=[n for n in notes if "pre-processing" not in n],
+        )
+
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        return load_ort(self.candidate, folder, record, signature)

@@ -1,0 +1,66 @@
+"""``onnx_optimized``: onnxruntime's own optimized graph, saved as a file and checked like the rest.
+
+Saved at the "extended" level: fusions that onnxruntime's CPU provider runs. The file
+is meant for onnxruntime (it may hold ``com.microsoft`` operators), not for other runtimes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+from modelport.errors import ExportError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_derived import base_onnx, load_ort, op_types
+from modelport.fsutil import atomic_path
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
+
+__all__ = ["OnnxOptimizedExporter"]
+
+FILE = "model.optimized.onnx"
+
+
+class OnnxOptimizedExporter(Exporter):
+    name = "onnx_optimized"
+    runtime = "onnxruntime"
+    role = "model"
+    derives_from = "onnx"
+    tolerance = Tolerance(atol=1e-5, rtol=1e-5)
+    tolerance_why = "fused kernels reorder float ops like the plain graph does; measured as the onnx format"
+
+    def export(self, request: ExportRequest) -> FormatRecord:
+        with base_onnx(request) as source:
+            before = op_types(source)
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            try:
+                with atomic_path(request.folder / FILE) as tmp:
+                    options.optimized_model_filepath = str(tmp)
+                    ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
+            except Exception as e:
+                raise ExportError(f"onnxruntime could not optimize the graph: {one_line(e)}") from e
+        path = request.folder / FILE
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as e:
+            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        after = op_types(path)
+        return FormatRecord(
+            format=self.name,
+            runtime=self.runtime,
+            files=[FILE],
+            details={
+                "level": "extended",
+                "nodes_before": sum(before.values()),
+                "nodes_after": sum(after.values()),
+                "ops": ", ".join(f"{k}x{v}" for k, v in sorted(after.items())),
+            },
+            notes=["optimized for onnxruntime's CPU provider: load it with onnxruntime"],
+        )
+
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        return load_ort(self.candidate, folder, record, signature)

@@ -1,0 +1,67 @@
+"""``torch_export``: a ``.pt2`` ExportedProgram (``torch.export.save`` / ``torch.export.load``) with the dynamic axes.
+
+A ``.pt2`` file may hold pickled data, so, like TorchScript, load one only from a folder you trust.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from modelport.errors import ExportError, LoadError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.dims import dynamic_shapes
+from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.torch_runner import TorchRunner
+from modelport.fsutil import atomic_write
+from modelport.signature import Signature
+from modelport.validators.records import Tolerance
+
+__all__ = ["TorchExportExporter"]
+
+FILE = "model.pt2"
+
+
+class TorchExportExporter(Exporter):
+    name = "torch_export"
+    runtime = "torch"
+    role = "model"
+    tolerance = Tolerance(atol=1e-6, rtol=1e-5)
+    tolerance_why = "the exported graph runs the same aten kernels; measured 0 on the MLP"
+
+    def export(self, request: ExportRequest) -> FormatRecord:
+        notes: list[str] = []
+        try:
+            with collect_warnings(notes, loggers=("torch._export", "torch.export"), capture_output=True):
+                program = torch.export.export(
+                    request.graph_module,
+                    tuple(request.inputs.values()),
+                    dynamic_shapes=dynamic_shapes(request),
+                    strict=False,
+                )
+        except Exception as e:
+            raise ExportError(
+                f"torch.export failed: {one_line(e)}; data-dependent Python control flow needs torch.cond, and a "
+                "dimension the model fixes cannot be declared dynamic (check --dynamic)"
+            ) from e
+        # Through a handle, so the archive does not carry a temporary file's name.
+        with atomic_write(request.folder / FILE) as fh:
+            torch.export.save(program, fh)
+        ranges = {str(k): str(v) for k, v in program.range_constraints.items()}
+        return FormatRecord(
+            format=self.name,
+            runtime=self.runtime,
+            files=[FILE],
+            details={"range_constraints": "; ".join(f"{k}: {v}" for k, v in ranges.items()) or None},
+            notes=[*notes, "a .pt2 may hold pickled data: load it only from folders you trust"],
+        )
+
+    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        try:
+            with collect_warnings(None):
+                program = torch.export.load(str(folder / record.files[0]))
+                module = program.module()
+        except Exception as e:
+            raise LoadError(f"torch.export.load could not load {record.files[0]}: {one_line(e)}") from e
+        return TorchRunner(self.candidate, module, signature, keyword=False)
