@@ -1,16 +1,20 @@
 """modelport: export a PyTorch model to deployable formats and prove they compute what it computes.
 
->>> import modelport
->>> report = modelport.run("mlp", out="artifacts/mlp")
->>> report.verdict
-'pass'
->>> modelport.verify("artifacts/mlp").verdict
-'pass'
+    >>> import modelport
+    >>> report = modelport.run("mlp", out="artifacts/mlp")
+    >>> report.verdict
+    'pass'
+    >>> modelport.verify("artifacts/mlp").verdict
+    'pass'
+
+The heavy parts (torch, onnx) are imported on first use, so ``modelport --version`` is instant.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("modelport")
@@ -18,9 +22,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 from modelport.errors import ExportError, LoadError, ModelportError, StageError, UsageError
-from modelport.pipeline.records import Report, VerifyReport
-from modelport.pipeline.run import run
-from modelport.pipeline.verify import verify
+
+if TYPE_CHECKING:
+    from modelport.pipeline.records import Report, VerifyReport
+    from modelport.pipeline.run import run
+    from modelport.pipeline.verify import verify
 
 __all__ = [
     "ExportError",
@@ -34,3 +40,16 @@ __all__ = [
     "run",
     "verify",
 ]
+
+_LAZY = {
+    "Report": "modelport.pipeline.records",
+    "VerifyReport": "modelport.pipeline.records",
+    "run": "modelport.pipeline.run",
+    "verify": "modelport.pipeline.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'modelport' has no attribute {name!r}")

@@ -7,15 +7,19 @@ could not run; 2 bad usage or bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from modelport import __version__, exporters
+from modelport import __version__
 from modelport.errors import UsageError
-from modelport.pipeline.records import Report, StageRecord, VerifyReport
-from modelport.pipeline.report import print_parity, print_stage
+
+if TYPE_CHECKING:
+    from modelport.pipeline.records import StageRecord
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -45,6 +49,8 @@ def _nonneg_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from modelport import exporters  # imports torch: only once a command needs it
+
     parser = _Parser(
         prog="modelport",
         description="Export a PyTorch model to deployable formats and prove every artifact computes what "
@@ -112,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace, out: Console) -> int:
+    from modelport.pipeline.report import print_parity, print_stage
     from modelport.pipeline.run import run
 
     started = False
@@ -123,7 +130,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
             started = True
         print_stage(out, record)
 
-    report: Report = run(
+    report = run(
         args.model,
         out=args.out,
         formats=args.formats,
@@ -152,9 +159,10 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
+    from modelport.pipeline.report import print_parity
     from modelport.pipeline.verify import verify
 
-    report: VerifyReport = verify(args.folder)
+    report = verify(args.folder)
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
@@ -165,19 +173,33 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
     else:
         for problem in report.integrity:
             out.print(f"integrity FAIL: {problem.path}: {problem.problem}", highlight=False)
+        for cand in report.candidates:
+            for check in cand.failures():
+                out.print(f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}", highlight=False)
+            if cand.verdict == "fail" and not cand.checks:
+                out.print(f"FAIL {cand.candidate}: {cand.reason}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     return report.exit_code
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the staging folder is removed and nothing half-written stays.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests call this)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered without importing torch
+        print(f"modelport {__version__}")
+        return 0
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code) if isinstance(e.code, int) else 2
-    out = Console(width=200, soft_wrap=True) if not sys.stdout.isatty() else Console()
-    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:
+            return int(e.code) if isinstance(e.code, int) else 2
+        out = Console(width=200, soft_wrap=True) if not sys.stdout.isatty() else Console()
         if args.command == "run":
             return _cmd_run(args, out)
         return _cmd_verify(args, out)
@@ -185,9 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelport: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("modelport: interrupted; nothing was written", file=sys.stderr)
+        print("modelport: interrupted; the previous artifact folder, if any, is untouched", file=sys.stderr)
         return 130
 
 
 def console_main() -> None:
-    sys.exit(main())
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

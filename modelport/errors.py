@@ -14,7 +14,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ExportError", "LoadError", "ModelportError", "StageError", "UsageError", "one_line", "root_cause"]
+__all__ = [
+    "ExportError",
+    "LoadError",
+    "ModelportError",
+    "StageError",
+    "UsageError",
+    "one_line",
+    "raise_if_interrupted",
+    "root_cause",
+]
 
 
 class ModelportError(Exception):
@@ -47,6 +56,17 @@ def root_cause(exc: BaseException) -> BaseException:
         seen.add(id(inner))
         exc = inner
     return exc
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """torch wraps a Ctrl-C during export in its own errors; a user's interrupt must still stop the run."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
 
 
 def one_line(exc: BaseException | str, limit: int = 300) -> str:

@@ -112,3 +112,27 @@ def test_force_never_replaces_the_current_folder(tmp_path: Path, cli, monkeypatc
         assert result.code == 2
         _assert_one_line_error(result.err, "choose a subfolder")
     assert (work / "train.py").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"atol": float("inf")},
+        {"atol": "1e-5"},
+        {"rtol": -1.0},
+        {"opset": "18"},
+        {"tol": 1e-5},
+        {"seed": -1},
+        {"seed": 2**64},
+        {"samples": True},
+        {"formats": []},
+        {"formats": "onnx,nope"},
+        {"onnx_exporter": "fast"},
+    ],
+)
+def test_the_api_checks_what_the_cli_checks(tmp_path: Path, kwargs: dict[str, object]) -> None:
+    import modelport
+
+    with pytest.raises(modelport.UsageError):
+        modelport.run(out=tmp_path / "o", **kwargs)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -227,10 +227,9 @@ def _wrong_schema(folder: Path) -> Path:
     [
         (_no_manifest, "manifest.json"),
         (_not_there, "not a folder"),
-        (_not_json, "not valid JSON"),
         (_wrong_schema, "schema_version 999"),
     ],
-    ids=["no-manifest", "missing-path", "bad-json", "wrong-schema"],
+    ids=["no-manifest", "missing-path", "wrong-schema"],
 )
 def test_bad_input_exits_2_with_one_line(
     cli, artifact_copy: Path, breaker: Callable[[Path], Path], expected: str
@@ -285,3 +284,60 @@ def test_symlink_out_of_the_folder_is_refused(cli, artifact_copy: Path, tmp_path
     result = cli("verify", str(artifact_copy))
     assert result.code == 1
     assert "report.md: path leaves the artifact folder" in result.out
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m.write_text("{ this is not json"), "manifest.json: manifest.json is not valid JSON"),
+        (lambda m: m.write_bytes(b"\xff\xfe"), "is not UTF-8"),
+        (lambda m: m.write_text(m.read_text().replace('"candidates"', '"candidatez"')), "is not a valid manifest"),
+    ],
+    ids=["bad-json", "not-utf8", "bad-structure"],
+)
+def test_damaged_manifest_fails_integrity(cli, artifact_copy: Path, edit, expected: str) -> None:  # type: ignore[no-untyped-def]
+    """A corrupted manifest is a failed check (exit 1) on the receiving side, not a usage error."""
+    edit(artifact_copy / "manifest.json")
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1, result.out + result.err
+    assert expected in result.out
+
+
+def test_run_that_failed_does_not_verify(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "strict"
+    assert cli("run", "--out", str(out), "--formats", "onnx", "--tol", "onnx=0,0", "--quiet").code == 1
+    result = cli("verify", str(out))
+    assert result.code == 1
+    assert "the run that wrote this folder failed" in result.out
+
+
+def test_loaded_files_must_be_listed_and_inside(cli, artifact_copy: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A manifest pointing a format at a file outside the folder must not get it loaded (TorchScript runs code)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.move(artifact_copy / "model.torchscript.pt", other / "model.torchscript.pt")
+    manifest = load_manifest(artifact_copy)
+    manifest["formats"]["torchscript"]["files"] = ["../other/model.torchscript.pt"]
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["path"] != "model.torchscript.pt"]
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    report = modelport.verify(artifact_copy)
+    assert report.verdict == "fail"
+    ts = next(c for c in report.candidates if c.format == "torchscript")
+    assert ts.status == "failed" and ts.category == "integrity" and "not loaded" in (ts.reason or "")
+
+
+def test_a_tolerance_edited_in_the_manifest_is_caught(cli, artifact_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    manifest = load_manifest(artifact_copy)
+    manifest["tolerances"]["state_dict"]["atol"] = 1e9
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1
+    assert "state_dict's tolerance is marked default" in result.out
+
+
+def test_quiet_verify_names_the_failing_candidate(cli, artifact_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    _scale_safetensors(artifact_copy / "model.safetensors")
+    rehash(artifact_copy, "model.safetensors")
+    result = cli("verify", str(artifact_copy), "--quiet")
+    assert result.code == 1
+    assert "FAIL safetensors@torch example output" in result.out

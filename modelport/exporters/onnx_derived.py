@@ -7,13 +7,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import onnx
-
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord, Runner
 from modelport.exporters.onnx_format import FILE as ONNX_FILE
 from modelport.exporters.onnx_format import write_onnx
 from modelport.exporters.ort_runner import OrtRunner
+from modelport.exporters.runtime import require
 from modelport.signature import Signature
 
 __all__ = ["base_onnx", "float32_only", "load_ort", "op_types"]
@@ -42,7 +41,7 @@ def float32_only(request: ExportRequest, what: str) -> str | None:
 
 def op_types(path: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for node in onnx.load(str(path), load_external_data=False).graph.node:
+    for node in require("onnx").load(str(path), load_external_data=False).graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return counts
 

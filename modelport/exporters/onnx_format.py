@@ -11,7 +11,6 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import onnx
 import torch
 
 from modelport.errors import ExportError, LoadError, one_line, root_cause
@@ -19,6 +18,7 @@ from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, Mode
 from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -48,7 +48,7 @@ def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]
 
 def graph_facts(path: Path) -> dict[str, Any]:
     """Opset, IR version, producer and I/O names of a saved ONNX file (weights not loaded)."""
-    model = onnx.load(str(path), load_external_data=False)
+    model = require("onnx").load(str(path), load_external_data=False)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {
         "opset": opset,
@@ -82,6 +82,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
             f"torch.onnx.export ({opts.onnx_exporter}) failed: {why}; try --onnx-exporter {other} or another "
             "--opset (data-dependent Python control flow needs torch.cond)"
         ) from e
+    onnx = require("onnx")
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:
@@ -149,6 +150,8 @@ def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
             args,
             str(tmp),
             dynamo=False,
+            # Below opset 9 the legacy exporter would list every weight as a graph input.
+            keep_initializers_as_inputs=False,
             input_names=sig.input_names,
             output_names=sig.output_names,
             opset_version=request.options.opset,

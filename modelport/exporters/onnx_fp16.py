@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort
 from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_write
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["OnnxFp16Exporter", "sort_nodes"]
 
@@ -49,8 +52,8 @@ class OnnxFp16Exporter(Exporter):
         return float32_only(request, "onnx_fp16")
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
+        onnx = require("onnx")
+        convert_float_to_float16 = require("onnxruntime.transformers.float16", "onnxruntime").convert_float_to_float16
         notes: list[str] = []
         with base_onnx(request) as source:
             fp32_bytes = source.stat().st_size

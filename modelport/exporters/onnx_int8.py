@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
-
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types
 from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -38,8 +37,9 @@ class OnnxInt8Exporter(Exporter):
         return float32_only(request, "onnx_int8")
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
+        onnx = require("onnx")
+        quantization = require("onnxruntime.quantization", "onnxruntime")
+        QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
         notes: list[str] = []
         with base_onnx(request) as source:
             fp32_bytes = source.stat().st_size

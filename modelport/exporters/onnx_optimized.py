@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
-import onnxruntime as ort
-
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.onnx_derived import base_onnx, load_ort, op_types
+from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -32,6 +30,8 @@ class OnnxOptimizedExporter(Exporter):
     tolerance_why = "fused kernels reorder float ops like the plain graph does; measured as the onnx format"
 
     def export(self, request: ExportRequest) -> FormatRecord:
+        onnx = require("onnx")
+        ort = require("onnxruntime")
         with base_onnx(request) as source:
             before = op_types(source)
             options = ort.SessionOptions()

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from modelport.errors import LoadError, one_line
+from modelport.exporters.runtime import require
 from modelport.signature import Signature
 
 __all__ = ["OrtRunner"]
@@ -20,6 +20,7 @@ class OrtRunner:
     def __init__(self, name: str, path: Path, signature: Signature) -> None:
         self.name = name
         self.signature = signature
+        ort = require("onnxruntime")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would interleave with our table
         try:

@@ -37,6 +37,8 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read every array; object arrays (pickles) are refused."""
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path.name} is not an .npz archive")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from modelport.errors import UsageError
+from modelport.errors import StageError, UsageError
 from modelport.exporters import get
 from modelport.exporters.base import FormatRecord
 from modelport.fsutil import atomic_write, sha256_file
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Report
 
-__all__ = ["list_artifacts", "read_manifest", "write_manifest"]
+__all__ = ["DamagedManifest", "list_artifacts", "read_manifest", "write_manifest"]
 
 REPORT_NAME = "report.md"
 
@@ -57,28 +57,42 @@ def write_manifest(folder: Path, report: Report) -> None:
         fh.write((json.dumps(data, indent=2) + "\n").encode())
 
 
+class DamagedManifest(StageError):
+    """manifest.json is there but cannot be trusted: a failed integrity check (exit 1), not bad usage."""
+
+
 def read_manifest(folder: Path) -> Report:
-    """The folder's manifest, validated; a missing or malformed one is the user's input problem."""
+    """The folder's manifest, validated.
+
+    Raises UsageError when ``folder`` is not a modelport folder at all (or one from another
+    schema version), DamagedManifest when its manifest is present but unreadable.
+    """
     path = folder / MANIFEST_NAME
-    if not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder; pass the artifact folder that `modelport run` wrote")
-    if not path.is_file():
-        raise UsageError(f"{folder} has no {MANIFEST_NAME}; pass a folder written by `modelport run`")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UsageError(f"{path} is not valid JSON ({e}); re-run `modelport run` to rewrite it") from e
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a modelport manifest (expected a JSON object)")
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder; pass the artifact folder that `modelport run` wrote")
+        if not path.is_file():
+            raise UsageError(f"{folder} has no {MANIFEST_NAME}; pass a folder written by `modelport run`")
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise UsageError(f"{folder}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise DamagedManifest(f"{MANIFEST_NAME} is not UTF-8 text ({e.reason})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DamagedManifest(f"{MANIFEST_NAME} is not valid JSON ({e})") from e
+    if not isinstance(data, dict) or data.get("kind") != "run":
+        raise UsageError(f"{path} is not a modelport manifest; pass a folder written by `modelport run`")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise UsageError(
             f"{path} has schema_version {version!r}; this modelport reads {SCHEMA_VERSION}; "
-            "use the modelport version that wrote it or re-run `modelport run`"
+            "verify it with the modelport version that wrote it"
         )
     try:
         return Report.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"{path} is not a valid manifest: {where}: {first['msg']}") from e
+        raise DamagedManifest(f"{MANIFEST_NAME} is not a valid manifest: {where}: {first['msg']}") from e

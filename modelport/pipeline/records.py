@@ -152,9 +152,9 @@ class VerifyReport(_Record):
     schema_version: int = SCHEMA_VERSION
     kind: Literal["verify"] = "verify"
     folder: str
-    model: ModelInfo
+    model: ModelInfo | None = None  # None when the manifest itself is damaged
     environment: Environment
-    recorded_environment: Environment
+    recorded_environment: Environment | None = None
     files_checked: int
     integrity: list[IntegrityProblem]
     candidates: list[CandidateResult]

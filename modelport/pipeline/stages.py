@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from modelport.errors import UsageError, one_line
+from modelport.errors import UsageError, one_line, raise_if_interrupted
 from modelport.pipeline.records import StageRecord
 
 __all__ = ["StageLog"]
@@ -42,6 +42,7 @@ class StageLog:
         except UsageError:
             raise
         except Exception as e:
+            raise_if_interrupted(e)
             record.status = "failed"
             record.reason = one_line(e, 500)
             result = None

@@ -16,7 +16,7 @@ from modelport.errors import UsageError
 from modelport.fsutil import sha256_file
 from modelport.models import resolve_model
 from modelport.pipeline.golden import read_npz
-from modelport.pipeline.manifest import read_manifest
+from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
@@ -113,7 +113,17 @@ def verify(folder: str | Path) -> VerifyReport:
     folder and matches its hash.
     """
     root = Path(folder)
-    manifest = read_manifest(root)
+    try:
+        manifest = read_manifest(root)
+    except DamagedManifest as e:
+        return VerifyReport(
+            folder=str(root),
+            environment=Environment.current(),
+            files_checked=0,
+            integrity=[IntegrityProblem(path=MANIFEST_NAME, problem=str(e))],
+            candidates=[],
+            verdict="fail",
+        )
     problems = _consistency(manifest) + _integrity(root, manifest)
     broken = {p.path for p in problems}
     listed = {a.path for a in manifest.artifacts}

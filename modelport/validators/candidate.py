@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelport.errors import StageError, one_line
+from modelport.errors import StageError, one_line, raise_if_interrupted
 from modelport.validators.compare import compare_outputs
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance
 
@@ -66,6 +66,7 @@ def check_candidate(
     try:
         runner = load()
     except Exception as e:
+        raise_if_interrupted(e)
         reason = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {one_line(e)}"
         return not_run(candidate, fmt, runtime, tol, "load", reason)
     checks: list[OutputCheck] = []
@@ -74,6 +75,7 @@ def check_candidate(
             try:
                 outputs = runner.infer(replay.inputs)
             except Exception as e:
+                raise_if_interrupted(e)
                 message = f"{type(e).__name__}: {one_line(e)}"
                 checks.extend(
                     OutputCheck(

@@ -1,0 +1,86 @@
+"""The output folder is never half-written, never someone else's, and never left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import modelport
+from modelport import exporters
+
+
+def _listing(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_foreign_manifest_json_is_not_mistaken_for_ours(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    app = tmp_path / "webapp"
+    (app / "src").mkdir(parents=True)
+    (app / "manifest.json").write_text('{"name": "my app"}')
+    (app / "src" / "main.js").write_text("important")
+    result = cli("run", "--out", str(app), "--formats", "state_dict")
+    assert result.code == 2 and "not a modelport manifest" in result.err
+    assert (app / "src" / "main.js").read_text() == "important"
+
+
+def test_files_added_to_a_modelport_folder_are_not_deleted_silently(artifact_copy: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (artifact_copy / "NOTES.md").write_text("my notes")
+    result = cli("run", "--out", str(artifact_copy), "--formats", "state_dict")
+    assert result.code == 2 and "NOTES.md" in result.err and "--force" in result.err
+    assert (artifact_copy / "NOTES.md").exists()
+
+
+def test_interrupted_export_keeps_the_previous_folder(artifact_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch wraps a Ctrl-C during export in its own error; the run must still stop and change nothing."""
+    before = _listing(artifact_copy)
+
+    def interrupted(request):  # type: ignore[no-untyped-def]
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("Failed to export the model with torch.export") from e
+
+    monkeypatch.setattr(exporters.get("onnx"), "export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        modelport.run(out=artifact_copy, formats="onnx")
+    assert _listing(artifact_copy) == before
+    assert not list(artifact_copy.parent.glob(".*modelport-*"))
+
+
+def test_an_aborted_run_removes_the_parents_it_created(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "new" / "deep" / "out"
+    result = cli("run", "--model", "tests/zoo.py:no_example", "--out", str(out))  # no --input: bad usage
+    assert result.code == 2 and "--input" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_runs_staging_folder_is_swept(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.modelport-staging-{dead.stdout.strip()}-abc"
+    (stale / "golden").mkdir(parents=True)
+    live = tmp_path / f".out.modelport-staging-{os.getpid()}-xyz"  # a run still in progress: kept
+    live.mkdir()
+    assert cli("run", "--out", str(tmp_path / "out"), "--formats", "state_dict", "--quiet").code == 0
+    assert not stale.exists() and live.exists()
+    shutil.rmtree(live)
+
+
+def test_a_symlinked_out_is_written_through(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert cli("run", "--out", str(link), "--formats", "state_dict", "--quiet").code == 0
+    assert link.is_symlink() and json.loads((real / "manifest.json").read_text())["verdict"] == "pass"
+
+
+def test_a_path_too_long_is_a_usage_error(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", "--out", str(tmp_path / ("a" * 300)), "--formats", "state_dict")
+    assert result.code == 2 and "Traceback" not in result.err
+    result = cli("verify", str(tmp_path / ("a" * 300)))
+    assert result.code == 2 and "Traceback" not in result.err
