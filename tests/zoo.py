@@ -22,6 +22,7 @@ from torch import nn
 
 __all__ = [
     "ZOO",
+    "bfloat16",
     "cnn",
     "data_dependent",
     "double",
@@ -235,6 +236,12 @@ def half() -> tuple[nn.Module, torch.Tensor]:
     return model, torch.randn(2, 8, generator=_gen()).half()
 
 
+def bfloat16() -> tuple[nn.Module, torch.Tensor]:
+    """A bfloat16 MLP and bfloat16 input (2, 8): torch runs it on CPU, onnxruntime's CPU provider cannot."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).to(torch.bfloat16).eval()
+    return model, torch.randn(2, 8, generator=_gen()).to(torch.bfloat16)
+
+
 ZOO: dict[str, Callable[[], Any]] = {
     "cnn": cnn,
     "transformer": transformer,
@@ -246,4 +253,5 @@ ZOO: dict[str, Callable[[], Any]] = {
     "no_example": no_example,
     "double": double,
     "half": half,
+    "bfloat16": bfloat16,
 }

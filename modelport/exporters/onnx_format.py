@@ -23,7 +23,7 @@ from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "write_onnx"]
+__all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "no_bfloat16", "write_onnx"]
 
 FILE = "model.onnx"
 # Protobuf cannot hold a message over 2 GiB; above this many bytes of weights the graph
@@ -58,6 +58,13 @@ def graph_facts(path: Path) -> dict[str, Any]:
         "outputs": [o.name for o in model.graph.output],
         "nodes": len(model.graph.node),
     }
+
+
+def no_bfloat16(request: ExportRequest) -> str | None:
+    """onnxruntime's CPU provider has no bfloat16 Gemm/MatMul/Conv kernels (NOT_IMPLEMENTED at load)."""
+    if any(p.dtype == torch.bfloat16 for p in request.model.parameters()):
+        return "onnxruntime's CPU provider has no bfloat16 kernels for Gemm/MatMul/Conv; use float32 or float16"
+    return None
 
 
 def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
@@ -165,6 +172,9 @@ class OnnxExporter(Exporter):
     role = "model"
     tolerance = Tolerance(atol=1e-5, rtol=1e-5)
     tolerance_why = "onnxruntime's kernels reorder float ops: measured up to 3e-7 on the MLP, 30x margin"
+
+    def unsupported(self, request: ExportRequest) -> str | None:
+        return no_bfloat16(request)
 
     def export(self, request: ExportRequest) -> FormatRecord:
         return write_onnx(request, request.folder / FILE)

@@ -11,6 +11,7 @@ from pathlib import Path
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.onnx_derived import base_onnx, load_ort, op_types
+from modelport.exporters.onnx_format import no_bfloat16
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
@@ -28,6 +29,9 @@ class OnnxOptimizedExporter(Exporter):
     derives_from = "onnx"
     tolerance = Tolerance(atol=1e-5, rtol=1e-5)
     tolerance_why = "fused kernels reorder float ops like the plain graph does; measured as the onnx format"
+
+    def unsupported(self, request: ExportRequest) -> str | None:
+        return no_bfloat16(request)
 
     def export(self, request: ExportRequest) -> FormatRecord:
         onnx = require("onnx")

@@ -14,6 +14,7 @@ from modelport.exporters import ExportRequest, FormatRecord
 from modelport.models import resolve_model
 from modelport.pipeline.build import Built, build_model
 from modelport.pipeline.golden import write_golden
+from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
 from modelport.pipeline.outdir import OutputFolder
@@ -22,6 +23,7 @@ from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
+from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import check_candidate, not_run
 from modelport.validators.records import CandidateResult
 
@@ -93,7 +95,7 @@ def _export_stage(
             # Prove the saved file loads and runs before the full comparison.
             runner = exporter.load(folder, fmt, built.signature, built.source.factory)
             try:
-                runner.infer({k: v.numpy() for k, v in built.inputs.items()})
+                runner.infer({k: torch_to_numpy(v) for k, v in built.inputs.items()})
             finally:
                 runner.close()
         except Exception:
@@ -130,6 +132,8 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
         with tempfile.TemporaryDirectory(prefix="modelport-tensors-") as scratch:
             record.details.update(tensor_round_trips(Path(scratch)))
 
+    # Real inputs are checked against the signature now, before minutes of exporting.
+    user = user_set(options.inputs_file, built.signature) if options.inputs_file else None
     log.run("tensors", tensors)
     tolerances = options.tolerances(built.info.dtypes)
 
@@ -161,9 +165,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
 
     def validate(record: StageRecord) -> None:
         nonlocal golden
-        sets, replays = reference_replays(
-            built, input_sets(built, options.seed, options.samples, options.inputs_file), record.notes
-        )
+        sets, replays = reference_replays(built, input_sets(built, options.seed, options.samples, user), record.notes)
         golden = write_golden(folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
         dtypes = {t.name: t.dtype for t in built.signature.outputs}

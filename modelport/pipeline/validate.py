@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ import torch
 from modelport.errors import one_line
 from modelport.exporters.base import FormatRecord
 from modelport.pipeline.build import Built
-from modelport.pipeline.inputs import InputSet, edge_sets, random_sets, sweep_sets, user_set
+from modelport.pipeline.inputs import InputSet, edge_sets, random_sets, sweep_sets
 from modelport.signature import flatten_outputs, torch_to_numpy
 from modelport.validators.candidate import ReplaySet
 from modelport.validators.records import CandidateResult
@@ -28,14 +27,14 @@ __all__ = ["FP64_MAX_PARAMS", "input_sets", "reference_replays", "specialisation
 FP64_MAX_PARAMS = 50_000_000
 
 
-def input_sets(built: Built, seed: int, samples: int, inputs_file: Path | None) -> list[InputSet]:
+def input_sets(built: Built, seed: int, samples: int, user: InputSet | None) -> list[InputSet]:
     example = InputSet(
         "example", "example", "the example input X", {k: torch_to_numpy(v) for k, v in built.inputs.items()}
     )
     sets = [example, *random_sets(built.inputs, built.rules, seed, samples)]
     sets += sweep_sets(built.signature, built.inputs, built.rules, seed)
-    if inputs_file is not None:
-        sets.append(user_set(inputs_file, built.signature))
+    if user is not None:
+        sets.append(user)
     sets += edge_sets(built.inputs, built.rules, seed)
     return sets
 
