@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "Dim",
@@ -34,6 +34,14 @@ class TensorSpec(BaseModel):
     name: str
     shape: list[Dim]
     dtype: str  # torch dtype name without the "torch." prefix: "float32", "int64", "bfloat16"
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        # A manifest read from disk names dtypes that are looked up on torch: only real dtypes pass.
+        if not isinstance(getattr(torch, value, None), torch.dtype):
+            raise ValueError(f"{value!r} is not a torch dtype name")
+        return value
 
     def dynamic_axes(self) -> dict[int, str]:
         return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}

@@ -246,3 +246,24 @@ def test_output_check_json_round_trip(ref, cand) -> None:
     got = check(ref, cand)
     assert OutputCheck.model_validate(got.model_dump(mode="json")) == got
     assert OutputCheck.model_validate_json(got.model_dump_json()) == got
+
+
+def test_tensor_scope_scales_rtol_with_the_largest_magnitude() -> None:
+    """Lossy formats: error follows an output's range, so small elements are judged against max|r|."""
+    ref = np.array([100.0, 0.01], np.float64)
+    cand = np.array([100.5, 0.4], np.float64)
+    element = Tolerance(atol=0.0, rtol=0.01)
+    tensor = Tolerance(atol=0.0, rtol=0.01, rtol_scope="tensor")
+    assert check(ref, cand, element).verdict == "fail"  # 0.39 > 0.01 * 0.01
+    got = check(ref, cand, tensor)
+    assert got.verdict == "pass" and got.tolerance_used == pytest.approx(0.5)  # worst: 0.5 / (0.01 * 100)
+    assert "max|ref|" in tensor.describe()
+
+
+def test_cosine_gate_fails_a_lossy_candidate_pointing_elsewhere() -> None:
+    ref = np.array([[1.0, 0.0, 0.0]], np.float32)
+    cand = np.array([[0.9, 0.3, 0.1]], np.float32)
+    tol = Tolerance(atol=1.0, rtol=0.0, min_cosine=0.99)  # elementwise it passes easily
+    got = check(ref, cand, tol)
+    assert got.verdict == "fail" and got.category == "accuracy" and "cosine" in (got.message or "")
+    assert got.top1_agreement == 1.0

@@ -80,7 +80,13 @@ def test_manifest_records_what_a_consumer_needs(mlp_folder: Path) -> None:
     assert [c["candidate"] for c in m["candidates"]] == CANDIDATES
     assert m["golden"]["inputs"] == "golden/inputs.npz" and m["golden"]["outputs"] == "golden/outputs.npz"
     assert [(s["name"], s["kind"]) for s in m["golden"]["sets"]] == SETS[1:]
-    assert m["tolerances"]["state_dict"] == {"atol": 0.0, "rtol": 0.0, "min_cosine": None, "source": "default"}
+    assert m["tolerances"]["state_dict"] == {
+        "atol": 0.0,
+        "rtol": 0.0,
+        "rtol_scope": "element",
+        "min_cosine": None,
+        "source": "default",
+    }
     assert m["tolerances"]["onnx"]["atol"] > 0
     onnx_details = m["formats"]["onnx"]["details"]
     model = onnx.load(str(mlp_folder / "model.onnx"))

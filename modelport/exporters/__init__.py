@@ -78,6 +78,7 @@ def default_tolerance(name: str, dtypes: Iterable[str] = ()) -> Tolerance:
             return Tolerance(
                 atol=max(tol.atol, floor.atol),
                 rtol=max(tol.rtol, floor.rtol),
+                rtol_scope=tol.rtol_scope,
                 min_cosine=tol.min_cosine,
                 source=f"default ({dtype} model)",
             )

@@ -30,8 +30,8 @@ class OnnxInt8Exporter(Exporter):
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"
-    tolerance = Tolerance(atol=0.25, rtol=0.1, min_cosine=0.99)
-    tolerance_why = "int8 weights and activations: measured max error 0.11 on the MLP; judged mostly by cosine"
+    tolerance = Tolerance(atol=1e-2, rtol=0.05, rtol_scope="tensor", min_cosine=0.99)
+    tolerance_why = "int8 error follows each output's range (5% of max|ref|), and its direction (cosine >= 0.99)"
 
     def unsupported(self, request: ExportRequest) -> str | None:
         return float32_only(request, "onnx_int8")

@@ -77,7 +77,8 @@ def _consistency(manifest: Report) -> list[IntegrityProblem]:
             problems.append(IntegrityProblem(path=MANIFEST_NAME, problem=f"no tolerance recorded for {name}"))
         elif tol.source.startswith("default"):
             expected = exporters.default_tolerance(name, manifest.model.dtypes)
-            if (tol.atol, tol.rtol, tol.min_cosine) != (expected.atol, expected.rtol, expected.min_cosine):
+            recorded = (tol.atol, tol.rtol, tol.rtol_scope, tol.min_cosine)
+            if recorded != (expected.atol, expected.rtol, expected.rtol_scope, expected.min_cosine):
                 problems.append(
                     IntegrityProblem(
                         path=MANIFEST_NAME,

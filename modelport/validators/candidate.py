@@ -113,6 +113,7 @@ def check_candidate(
         checks=checks,
         max_abs_err=_worst(c.max_abs_err for c in checks),
         min_passing_atol=_worst(c.min_passing_atol for c in checks),
+        tolerance_used=_worst(c.tolerance_used for c in checks),
         min_cosine=_least(c.cosine for c in checks),
         min_top1_agreement=_least(c.top1_agreement for c in checks),
     )

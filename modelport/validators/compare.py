@@ -28,11 +28,11 @@ def compare_array(
 ) -> OutputCheck:
     """Compare one candidate array with its reference.
 
-    An element passes when ``|c - r| <= atol + rtol * |r|``. NaN passes only where the
-    reference is NaN at the same place; an infinity only where the reference holds the
-    same infinity. The declared dtypes override the arrays' own (golden files store
-    bfloat16 as float32). ``reference64``, the reference re-run in float64, shows how much
-    of the error is the reference's own rounding.
+    An element passes when ``|c - r| <= atol + rtol * |r|`` (with ``rtol_scope="tensor"``:
+    ``rtol * max|r|``). NaN passes only where the reference is NaN at the same place; an
+    infinity only where the reference holds the same infinity. The declared dtypes override
+    the arrays' own (golden files store bfloat16 as float32). ``reference64``, the reference
+    re-run in float64, shows how much of the error is the reference's own rounding.
     """
     ref_dtype = reference_dtype or str(reference.dtype)
     cand_dtype = candidate_dtype or str(candidate.dtype)
@@ -68,17 +68,23 @@ def compare_array(
     with np.errstate(over="ignore", invalid="ignore"):
         diff = np.abs(c[finite] - r[finite])
     abs_r = np.abs(r[finite])
-    outside = diff > tol.atol + tol.rtol * abs_r
+    # rtol scales with each element, or (lossy formats) with the largest magnitude in the output,
+    # because quantization error follows a tensor's range rather than each value.
+    scale = abs_r if tol.rtol_scope == "element" else np.full_like(abs_r, abs_r.max() if abs_r.size else 0.0)
+    bound = tol.atol + tol.rtol * scale
+    outside = diff > bound
     if reference.dtype.kind in "biu" and candidate.dtype.kind in "biu":
         # float64 loses integers above 2**53; any integer difference is >= 1, so where the
         # bound is below 1, inequality alone decides.
-        outside |= (reference != candidate).ravel()[finite.ravel()] & (tol.atol + tol.rtol * abs_r < 1)
+        outside |= (reference != candidate).ravel()[finite.ravel()] & (tol.atol + tol.rtol * scale < 1)
     mismatches = int(np.count_nonzero(outside)) + int(np.count_nonzero(nonfinite_bad))
 
     nonzero = abs_r > 0
     max_abs = float(diff.max()) if diff.size else 0.0
     max_rel = float((diff[nonzero] / abs_r[nonzero]).max()) if np.any(nonzero) else 0.0
-    needed = diff - tol.rtol * abs_r
+    needed = diff - tol.rtol * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        used = float((diff / bound).max()) if diff.size and bool((bound > 0).all()) else None
     min_atol = float(max(needed.max(), 0.0)) if needed.size else 0.0
 
     bit_exact = bool(
@@ -108,6 +114,7 @@ def compare_array(
             "max_abs_err": max_abs,
             "max_rel_err": max_rel,
             "min_passing_atol": min_atol,
+            "tolerance_used": used,
             "bit_exact": bit_exact,
         }
     )

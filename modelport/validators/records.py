@@ -17,17 +17,20 @@ Category = Literal["export", "load", "run", "shape", "dtype", "accuracy", "missi
 
 
 class Tolerance(BaseModel):
-    """An element passes when ``|c - r| <= atol + rtol * |r|``."""
+    """An element passes when ``|c - r| <= atol + rtol * |r|`` (or ``rtol * max|r|`` with tensor scope)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     atol: float
     rtol: float
+    rtol_scope: Literal["element", "tensor"] = "element"  # rtol times |r| of the element, or max |r| of the output
     min_cosine: float | None = None  # lossy formats: every output's cosine similarity must reach this too
     source: str = "default"  # "default", "--atol/--rtol", "--tol", "manifest"
 
     def describe(self) -> str:
         text = "exact" if self.atol == 0 and self.rtol == 0 else f"atol={self.atol:g} rtol={self.rtol:g}"
+        if self.rtol_scope == "tensor" and self.rtol:
+            text += "*max|ref|"
         return text + (f" cos>={self.min_cosine:g}" if self.min_cosine is not None else "")
 
 
@@ -55,6 +58,7 @@ class OutputCheck(BaseModel):
     max_abs_err: float | None = None  # over elements finite in both
     max_rel_err: float | None = None  # over elements finite in both with a non-zero reference
     min_passing_atol: float | None = None  # smallest atol that passes at this rtol (finite elements)
+    tolerance_used: float | None = None  # max |c - r| / (atol + rtol * scale): 1.0 is at the limit
     bit_exact: bool | None = None
     cosine: float | None = None  # cosine similarity of the flattened outputs
     top1_agreement: float | None = None  # rank >= 2 float outputs: rows whose arg-max agrees
@@ -79,6 +83,7 @@ class CandidateResult(BaseModel):
     # Summaries over every check: the worst error and the smallest tolerance that would have passed.
     max_abs_err: float | None = None
     min_passing_atol: float | None = None
+    tolerance_used: float | None = None
     min_cosine: float | None = None
     min_top1_agreement: float | None = None
 

@@ -74,13 +74,18 @@ def resolve_tolerances(
             tol = Tolerance(
                 atol=default.atol if atol is None else atol,
                 rtol=default.rtol if rtol is None else rtol,
+                rtol_scope=default.rtol_scope,
                 min_cosine=default.min_cosine,
                 source="--atol/--rtol",
             )
         if fmt in per_format:
             f_atol, f_rtol = per_format[fmt]
             tol = Tolerance(
-                atol=f_atol, rtol=tol.rtol if f_rtol is None else f_rtol, min_cosine=tol.min_cosine, source="--tol"
+                atol=f_atol,
+                rtol=tol.rtol if f_rtol is None else f_rtol,
+                rtol_scope=tol.rtol_scope,
+                min_cosine=tol.min_cosine,
+                source="--tol",
             )
         resolved[fmt] = tol
     return resolved
