@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:
             return int(e.code) if isinstance(e.code, int) else 2
-        out = Console(width=200, soft_wrap=True) if not sys.stdout.isatty() else Console()
+        out = Console(width=320, soft_wrap=True) if not sys.stdout.isatty() else Console()
         if args.command == "run":
             return _cmd_run(args, out)
         return _cmd_verify(args, out)

@@ -38,6 +38,7 @@ SUMMARY_COLUMNS = [
     "edge cases passed",
     "max abs err",
     "min passing atol",
+    "tol used",
     "min cosine",
     "min top-1",
     "bit-exact",
@@ -63,7 +64,7 @@ def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
             verdict = (
                 f"skipped: {cand.reason}" if cand.status == "skipped" else f"FAIL ({cand.category}): {cand.reason}"
             )
-            rows.append([cand.candidate, "-", "-", "-", "-", "-", "-", "-", tol, verdict])
+            rows.append([cand.candidate, "-", "-", "-", "-", "-", "-", "-", "-", tol, verdict])
             continue
         regular = [c for c in cand.checks if c.set_kind != "edge"]
         edge = [c for c in cand.checks if c.set_kind == "edge"]
@@ -80,6 +81,7 @@ def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
                 _ratio(edge),
                 _num(cand.max_abs_err),
                 _num(cand.min_passing_atol),
+                "-" if cand.tolerance_used is None else f"{cand.tolerance_used:.0%}",
                 "-" if cand.min_cosine is None else f"{cand.min_cosine:.6f}",
                 _num(cand.min_top1_agreement),
                 exact,
