@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -106,15 +107,44 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--onnx-exporter", choices=["dynamo", "legacy"], default="dynamo", help="default dynamo")
     run.add_argument("--opset", type=_int, metavar="N", help="ONNX opset (default: the exporter's)")
     run.add_argument("--torchscript-method", choices=["trace", "script"], default="trace", help="default trace")
+    run.add_argument(
+        "--runtimes", metavar="LIST", help=f"only formats on these runtimes ({', '.join(exporters.runtimes())})"
+    )
     run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
     run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
+    _ci_flags(run)
 
     verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
     verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
+    verify.add_argument(
+        "--runtimes", metavar="LIST", help=f"check only these runtimes ({', '.join(exporters.runtimes())})"
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
+    _ci_flags(verify)
     return parser
+
+
+def _ci_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CI outputs (written outside the artifact folder)")
+    group.add_argument("--report-json", metavar="PATH", help="the full typed report as JSON (schemas/ has its schema)")
+    group.add_argument(
+        "--junit-xml", metavar="PATH", help="JUnit XML: one test case per candidate x input set x output"
+    )
+    group.add_argument("--summary-md", metavar="PATH", help="a compact markdown summary for a CI job page")
+
+
+def _ci_paths(args: argparse.Namespace, folder: Path) -> dict[str, Path | None]:
+    """The CI output paths, refused when they would land inside the artifact folder (verify would flag them)."""
+    paths: dict[str, Path | None] = {}
+    for key, flag in (("json_path", "report_json"), ("junit_path", "junit_xml"), ("summary_path", "summary_md")):
+        value = getattr(args, flag)
+        path = Path(value) if value else None
+        if path is not None and path.resolve().is_relative_to(folder.resolve()):
+            raise UsageError(f"--{flag.replace('_', '-')} {path} lies inside the artifact folder; write it elsewhere")
+        paths[key] = path
+    return paths
 
 
 def _cmd_run(args: argparse.Namespace, out: Console) -> int:
@@ -130,6 +160,8 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
             started = True
         print_stage(out, record)
 
+    if args.out is not None:
+        _ci_paths(args, Path(args.out))  # refuse early; the default folder is checked after the run
     report = run(
         args.model,
         out=args.out,
@@ -146,6 +178,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         weights=args.weights,
         dynamic=args.dynamic,
         samples=args.samples,
+        runtimes=args.runtimes,
         force=args.force,
         on_stage=None if args.quiet else on_stage,
     )
@@ -155,6 +188,9 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  note: {note}", highlight=False)
         print_parity(out, report, details=args.details)
     out.print(f"verdict: {report.verdict.upper()}  ({report.output_dir})", highlight=False)
+    from modelport.pipeline.ci_outputs import write_ci_outputs
+
+    write_ci_outputs(report, **_ci_paths(args, Path(report.output_dir or ".")))
     return report.exit_code
 
 
@@ -162,13 +198,16 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
     from modelport.pipeline.report import print_parity
     from modelport.pipeline.verify import verify
 
-    report = verify(args.folder)
+    ci_paths = _ci_paths(args, Path(args.folder))
+    report = verify(args.folder, runtimes=args.runtimes)
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
             out.print(f"  [red]integrity FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
         for note in report.notes:
             out.print(f"  note: {note}", highlight=False)
+        for drift in report.environment_drift:
+            out.print(f"  [yellow]warning[/]: {drift}", highlight=False)
         print_parity(out, report, details=args.details)
     else:
         for problem in report.integrity:
@@ -179,6 +218,9 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             if cand.verdict == "fail" and not cand.checks:
                 out.print(f"FAIL {cand.candidate}: {cand.reason}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
+    from modelport.pipeline.ci_outputs import write_ci_outputs
+
+    write_ci_outputs(report, **ci_paths)
     return report.exit_code
 
 

@@ -102,18 +102,32 @@ def _scale_state_dict(path: Path) -> None:
     torch.save(state, path)
 
 
+def _scale_pt2(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.load(str(path))
+        name = next(k for k in program.state_dict if k.endswith("weight"))
+        with torch.no_grad():
+            program.state_dict[name].mul_(SCALE)
+        torch.export.save(program, str(path))
+
+
+# Graph formats replay the golden data, so the failing check names the output; weights-only
+# formats are compared tensor by tensor with the verified .pt2 (verify imports no model code),
+# so it names the tensor.
 @pytest.mark.parametrize(
-    ("rel", "candidate", "tamper"),
+    ("rel", "candidate", "tamper", "where"),
     [
-        ("model.onnx", "onnx@onnxruntime", _scale_onnx),
-        ("model.torchscript.pt", "torchscript@torchscript", _scale_torchscript),
-        ("model.safetensors", "safetensors@torch", _scale_safetensors),
-        ("state_dict.pt", "state_dict@torch", _scale_state_dict),
+        ("model.onnx", "onnx@onnxruntime", _scale_onnx, "output"),
+        ("model.torchscript.pt", "torchscript@torchscript", _scale_torchscript, "output"),
+        ("model.pt2", "torch_export@torch", _scale_pt2, "output"),
+        ("model.safetensors", "safetensors@torch", _scale_safetensors, "hidden.weight"),
+        ("state_dict.pt", "state_dict@torch", _scale_state_dict, "hidden.weight"),
     ],
-    ids=["onnx", "torchscript", "safetensors", "state_dict"],
+    ids=["onnx", "torchscript", "torch_export", "safetensors", "state_dict"],
 )
 def test_rehashed_tampering_fails_parity(
-    cli, artifact_copy: Path, rel: str, candidate: str, tamper: Callable[[Path], None]
+    cli, artifact_copy: Path, rel: str, candidate: str, tamper: Callable[[Path], None], where: str
 ) -> None:
     before = (artifact_copy / rel).read_bytes()
     tamper(artifact_copy / rel)
@@ -125,7 +139,7 @@ def test_rehashed_tampering_fails_parity(
     assert "integrity FAIL" not in result.out, "the file was re-hashed: only parity may complain"
     failing = [line for line in _rows(result.out, candidate) if "FAIL (accuracy)" in line]
     assert failing, result.out
-    assert all(" output " in line for line in failing)
+    assert all(f" {where} " in line for line in failing)
     for other in set(CANDIDATES) - {candidate}:
         assert all("FAIL" not in line for line in _rows(result.out, other)), result.out
     assert "verdict: FAIL" in result.out
@@ -135,11 +149,13 @@ def test_rehashed_tampering_fails_parity(
     assert report.verdict == "fail"
     assert report.integrity == []
     verdicts = {c.candidate: c.verdict for c in report.candidates}
+    # A tampered .pt2 is also the anchor the weights files are compared with: they are not
+    # compared against a failed artifact, they fall back to the ONNX initializers.
     assert verdicts == {c: ("fail" if c == candidate else "pass") for c in CANDIDATES}
     bad = next(c for c in report.candidates if c.candidate == candidate)
     assert bad.status == "ok"  # it loaded and ran; only its numbers are wrong
     assert bad.failures()
-    assert {(f.category, f.output) for f in bad.failures()} == {("accuracy", "output")}
+    assert {(f.category, f.output) for f in bad.failures()} == {("accuracy", where)}
 
 
 # --- 3-4. integrity: a flipped byte or a missing file is named -----------------------------------
@@ -193,9 +209,13 @@ def test_rehashed_golden_outputs_fail_every_candidate(cli, artifact_copy: Path) 
     result = cli("verify", str(artifact_copy))
     assert result.code == 1, result.out
     assert "integrity FAIL" not in result.out
-    for candidate in CANDIDATES:
+    graph = [c for c in CANDIDATES if not c.startswith(("state_dict", "safetensors"))]
+    for candidate in graph:
         example = [line for line in _rows(result.out, candidate) if " example " in line]
         assert example and all("FAIL (accuracy)" in line for line in example), result.out
+    # With no self-contained artifact passing, the weights files have nothing trusted to match.
+    for candidate in ("state_dict@torch", "safetensors@torch"):
+        assert any("skipped: no verified" in line for line in _rows(result.out, candidate)), result.out
 
 
 # --- 6. bad input: exit 2, one line on stderr, no traceback ---------------------------------------
@@ -340,4 +360,4 @@ def test_quiet_verify_names_the_failing_candidate(cli, artifact_copy: Path) -> N
     rehash(artifact_copy, "model.safetensors")
     result = cli("verify", str(artifact_copy), "--quiet")
     assert result.code == 1
-    assert "FAIL safetensors@torch example output" in result.out
+    assert "FAIL safetensors@torch weights vs torch_export hidden.weight" in result.out

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from modelport.errors import UsageError
 from modelport.exporters.base import (
@@ -39,7 +39,9 @@ __all__ = [
     "get",
     "names",
     "parse_formats",
+    "parse_runtimes",
     "register",
+    "runtimes",
 ]
 
 _REGISTRY: dict[str, Exporter] = {}
@@ -87,6 +89,23 @@ def default_tolerance(name: str, dtypes: Iterable[str] = ()) -> Tolerance:
 
 def names() -> list[str]:
     return list(_REGISTRY)
+
+
+def runtimes() -> list[str]:
+    return sorted({e.runtime for e in _REGISTRY.values()})
+
+
+def parse_runtimes(value: str | Sequence[str] | None) -> set[str] | None:
+    """``--runtimes`` to a set of runtime names; None means all."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    wanted = {str(v).strip() for v in items if str(v).strip()}
+    unknown = wanted - set(runtimes())
+    if not wanted or unknown:
+        shown = ", ".join(sorted(unknown)) or "nothing"
+        raise UsageError(f"--runtimes names {shown}; known runtimes: {', '.join(runtimes())}")
+    return wanted
 
 
 def parse_formats(text: str | None) -> list[str]:

@@ -98,8 +98,16 @@ class RunOptions:
         weights: object,
         dynamic: object,
         samples: object,
+        runtimes: object = None,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(_strings(formats, "--formats")) if formats is not None else None)
+        wanted = exporters.parse_runtimes(_strings(runtimes, "--runtimes") if runtimes is not None else None)
+        if wanted is not None:
+            selected = [f for f in selected if exporters.get(f).runtime in wanted]
+            if not selected:
+                raise UsageError(
+                    f"no selected format runs on {', '.join(sorted(wanted))}; widen --formats or --runtimes"
+                )
         if onnx_exporter not in ("dynamo", "legacy"):
             raise UsageError(f"--onnx-exporter must be dynamo or legacy, got {onnx_exporter!r}")
         if torchscript_method not in ("trace", "script"):

@@ -155,6 +155,7 @@ class VerifyReport(_Record):
     model: ModelInfo | None = None  # None when the manifest itself is damaged
     environment: Environment
     recorded_environment: Environment | None = None
+    environment_drift: list[str] = []  # runtime versions that differ from the recorded ones
     files_checked: int
     integrity: list[IntegrityProblem]
     candidates: list[CandidateResult]

@@ -47,6 +47,7 @@ def run(
     weights: str | Path | None = None,
     dynamic: str | Sequence[str] | None = None,
     samples: int = DEFAULT_SAMPLES,
+    runtimes: str | Sequence[str] | None = None,
     force: bool = False,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
@@ -71,6 +72,7 @@ def run(
         weights=weights,
         dynamic=dynamic,
         samples=samples,
+        runtimes=runtimes,
     )
     source = resolve_model(model)
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
@@ -142,7 +144,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
     flat = built.flat if built.flat is not built.model else None
     for name in exporters.names():
         if name not in options.formats:
-            log.skip(name, "not selected (--formats)")
+            log.skip(name, "not selected (--formats, --runtimes)")
             continue
         exporter = exporters.get(name)
         request = ExportRequest(built.model, built.inputs, built.signature, folder, options.export, flat)

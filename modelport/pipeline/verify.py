@@ -9,16 +9,18 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from modelport import exporters
 from modelport.errors import UsageError
+from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import sha256_file
-from modelport.models import resolve_model
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
+from modelport.pipeline.verify_weights import check_weights, find_anchor
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
 from modelport.validators.records import CandidateResult
 
@@ -46,6 +48,10 @@ def _integrity(folder: Path, manifest: Report) -> list[IntegrityProblem]:
             problems.append(IntegrityProblem(path=entry.path, problem="path leaves the artifact folder"))
         elif not path.is_file():
             problems.append(IntegrityProblem(path=entry.path, problem="listed in the manifest but missing"))
+        elif path.stat().st_nlink > 1:
+            # A hard link can make the bytes read here those of a file outside the folder.
+            links = path.stat().st_nlink
+            problems.append(IntegrityProblem(path=entry.path, problem=f"has {links} hard links; copy it instead"))
         elif path.stat().st_size != entry.bytes:
             problems.append(
                 IntegrityProblem(path=entry.path, problem=f"size {path.stat().st_size} != recorded {entry.bytes}")
@@ -107,19 +113,35 @@ def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[Inte
     return replays, []
 
 
-def verify(folder: str | Path) -> VerifyReport:
+_COMPARED_VERSIONS = ("torch", "onnx", "onnxruntime", "onnxscript", "safetensors", "numpy")
+
+
+def _environment_drift(recorded: Environment, current: Environment) -> list[str]:
+    """Runtime versions that differ from the ones the folder was made with: they explain a failure after an upgrade."""
+    return [
+        f"{name} {getattr(current, name)} here, {getattr(recorded, name)} when the folder was made"
+        for name in _COMPARED_VERSIONS
+        if getattr(recorded, name) != getattr(current, name)
+    ]
+
+
+def verify(folder: str | Path, *, runtimes: str | Sequence[str] | None = None) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
     Nothing the manifest names is loaded unless it is listed with a hash, lies inside the
-    folder and matches its hash.
+    folder and matches its hash. Model code is never imported: self-contained artifacts
+    replay the golden data, weights-only files are compared tensor by tensor with a
+    self-contained artifact that passed. ``runtimes`` limits the check to those runtimes.
     """
     root = Path(folder)
+    wanted = exporters.parse_runtimes(runtimes)
+    current = Environment.current()
     try:
         manifest = read_manifest(root)
     except DamagedManifest as e:
         return VerifyReport(
             folder=str(root),
-            environment=Environment.current(),
+            environment=current,
             files_checked=0,
             integrity=[IntegrityProblem(path=MANIFEST_NAME, problem=str(e))],
             candidates=[],
@@ -138,39 +160,44 @@ def verify(folder: str | Path) -> VerifyReport:
     if manifest.verdict == "fail":
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
-    if not manifest.formats:
-        notes.append("the manifest records no artifact to verify")
-    source = None
-    try:
-        source = resolve_model(manifest.model.spec)
-    except UsageError:
-        notes.append(f"model {manifest.model.spec!r} is not available here: weights-only formats cannot be loaded")
     dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
-    candidates: list[CandidateResult] = []
+    results: dict[str, CandidateResult] = {}
+    weights: list[str] = []
     for name, record in manifest.formats.items():
         exporter = exporters.get(name)
+        if wanted is not None and exporter.runtime not in wanted:
+            continue
         recorded = manifest.tolerances.get(name) or exporter.tolerance
         tol = recorded.model_copy(update={"source": "manifest"})
         damaged = [f for f in record.files if f in broken or f not in listed or _inside(root, f) is None]
         if damaged:
             reason = f"{', '.join(damaged)} failed the integrity check: not loaded"
-            candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason))
-            continue
-        if not replays:
-            candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data"))
-            continue
-        factory = source.factory if source is not None else None
-        candidates.append(
-            check_candidate(
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason)
+        elif not replays:
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data")
+        elif isinstance(exporter, WeightsExporter):
+            weights.append(name)
+        else:
+            results[name] = check_candidate(
                 exporter.candidate,
                 name,
                 exporter.runtime,
-                functools.partial(exporter.load, root, record, manifest.signature, factory),
+                functools.partial(exporter.load, root, record, manifest.signature, None),
                 replays,
                 tol,
                 dtypes,
             )
-        )
+    if weights:
+        passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
+        anchor = find_anchor(root, manifest, lambda fmt: fmt in passed)
+        for name in weights:
+            exporter = exporters.get(name)
+            assert isinstance(exporter, WeightsExporter)
+            tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
+            results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchor)
+    candidates = [results[name] for name in manifest.formats if name in results]
+    if not manifest.formats:
+        notes.append("the manifest records no artifact to verify")
     ok = (
         not problems
         and manifest.verdict == "pass"
@@ -180,8 +207,9 @@ def verify(folder: str | Path) -> VerifyReport:
     return VerifyReport(
         folder=str(root),
         model=manifest.model,
-        environment=Environment.current(),
+        environment=current,
         recorded_environment=manifest.environment,
+        environment_drift=_environment_drift(manifest.environment, current),
         files_checked=len(manifest.artifacts),
         integrity=problems,
         candidates=candidates,

@@ -19,7 +19,7 @@ from modelport.validators.records import CandidateResult, Category, OutputCheck,
 if TYPE_CHECKING:  # exporters import the records from this package; the Protocol is only a type
     from modelport.exporters.base import Runner
 
-__all__ = ["ReplaySet", "check_candidate", "not_run"]
+__all__ = ["ReplaySet", "check_candidate", "not_run", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,11 @@ def check_candidate(
             )
     finally:
         runner.close()
+    return summarise(candidate, fmt, runtime, tol, checks)
+
+
+def summarise(candidate: str, fmt: str, runtime: str, tol: Tolerance, checks: list[OutputCheck]) -> CandidateResult:
+    """A candidate that ran, judged by its checks, with the worst figures over all of them."""
     failed = any(c.verdict == "fail" for c in checks)
     return CandidateResult(
         candidate=candidate,

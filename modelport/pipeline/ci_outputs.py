@@ -1,0 +1,137 @@
+"""CI outputs for ``run`` and ``verify``: the full JSON report, JUnit XML and a markdown summary.
+
+Every failure carries one category (export, load, run, shape, dtype, accuracy, missing,
+integrity) in all three, so a CI system can group and count them.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+from modelport.errors import UsageError
+from modelport.fsutil import atomic_write
+from modelport.pipeline.records import Report, VerifyReport
+from modelport.validators.records import CandidateResult, OutputCheck
+
+__all__ = ["junit_xml", "summary_markdown", "write_ci_outputs"]
+
+AnyReport = Report | VerifyReport
+
+
+def _numbers(check: OutputCheck) -> str:
+    parts = [
+        f"{name}={value:.6g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in (
+            ("max_abs_err", check.max_abs_err),
+            ("max_rel_err", check.max_rel_err),
+            ("mismatches", check.mismatches),
+            ("elements", check.elements),
+            ("min_passing_atol", check.min_passing_atol),
+            ("cosine", check.cosine),
+            ("shape", check.shape),
+            ("reference_shape", check.reference_shape),
+            ("dtype", check.dtype),
+        )
+        if value is not None
+    ]
+    return ", ".join(parts)
+
+
+def _candidate_cases(cand: CandidateResult, suite: ET.Element) -> None:
+    tol = cand.tolerance.describe()
+    if not cand.checks:
+        case = ET.SubElement(suite, "testcase", classname=cand.candidate, name=cand.status, time="0")
+        if cand.status == "skipped":
+            ET.SubElement(case, "skipped", message=cand.reason or "skipped")
+        else:
+            failure = ET.SubElement(case, "failure", type=cand.category or "export", message=cand.reason or "")
+            failure.text = f"{cand.candidate} could not be checked: {cand.reason}"
+        return
+    for check in cand.checks:
+        case = ET.SubElement(
+            suite, "testcase", classname=cand.candidate, name=f"{check.input_set}/{check.output}", time="0"
+        )
+        if check.verdict == "fail":
+            failure = ET.SubElement(case, "failure", type=check.category or "accuracy", message=check.message or "")
+            failure.text = f"{check.message} [{tol}] {_numbers(check)}"
+
+
+def junit_xml(report: AnyReport) -> bytes:
+    """One test case per candidate x input set x output (plus one per integrity problem)."""
+    name = f"modelport.{report.kind} {report.model.name if report.model else '?'}"
+    root = ET.Element("testsuites", name="modelport")
+    suite = ET.SubElement(root, "testsuite", name=name)
+    if isinstance(report, VerifyReport):
+        for problem in report.integrity:
+            case = ET.SubElement(suite, "testcase", classname="integrity", name=problem.path, time="0")
+            failure = ET.SubElement(case, "failure", type="integrity", message=problem.problem)
+            failure.text = f"{problem.path}: {problem.problem}"
+    for cand in report.candidates:
+        _candidate_cases(cand, suite)
+    cases = suite.findall("testcase")
+    counts = {
+        "tests": len(cases),
+        "failures": sum(1 for c in cases if c.find("failure") is not None),
+        "errors": 0,
+        "skipped": sum(1 for c in cases if c.find("skipped") is not None),
+    }
+    for element in (root, suite):
+        for key, value in counts.items():
+            element.set(key, str(value))
+    ET.indent(root)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+def summary_markdown(report: AnyReport) -> str:
+    """A compact table for a CI job summary (e.g. ``$GITHUB_STEP_SUMMARY``)."""
+    model = report.model.name if report.model else "?"
+    icon = "✅" if report.verdict == "pass" else "❌"
+    lines = [f"### {icon} modelport {report.kind}: {model}: **{report.verdict.upper()}**", ""]
+    if isinstance(report, VerifyReport):
+        lines += [f"- integrity: {p.path}: {p.problem}" for p in report.integrity]
+        lines += [f"- note: {n}" for n in report.notes]
+        if report.integrity or report.notes:
+            lines.append("")
+    lines += ["| candidate | checks passed | max abs err | tol used | verdict |", "|---|---|---|---|---|"]
+    for cand in report.candidates:
+        passed = f"{sum(c.verdict == 'pass' for c in cand.checks)}/{len(cand.checks)}" if cand.checks else "-"
+        err = "-" if cand.max_abs_err is None else f"{cand.max_abs_err:.3g}"
+        used = "-" if cand.tolerance_used is None else f"{cand.tolerance_used:.0%}"
+        verdict: str = cand.verdict if cand.status != "skipped" else "skipped"
+        if cand.verdict == "fail":
+            verdict = f"fail ({cand.category or 'accuracy'}): {cand.reason or ''}".replace("|", "\\|")
+        lines.append(f"| {cand.candidate} | {passed} | {err} | {used} | {verdict} |")
+    failing = [(c.candidate, f) for c in report.candidates for f in c.failures()]
+    if failing:
+        lines += ["", "| failing check | category | message |", "|---|---|---|"]
+        for cand_name, check in failing[:20]:
+            message = (check.message or "").replace("|", "\\|")
+            lines.append(f"| {cand_name} {check.input_set} {check.output} | {check.category} | {message} |")
+        if len(failing) > 20:
+            lines.append(f"| ... {len(failing) - 20} more in the JSON report | | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_ci_outputs(
+    report: AnyReport,
+    *,
+    json_path: Path | None = None,
+    junit_path: Path | None = None,
+    summary_path: Path | None = None,
+) -> None:
+    renderers: list[tuple[Path | None, Callable[[], bytes]]] = [
+        (json_path, lambda: report.model_dump_json(indent=2).encode() + b"\n"),
+        (junit_path, lambda: junit_xml(report)),
+        (summary_path, lambda: summary_markdown(report).encode()),
+    ]
+    for path, render in renderers:
+        if path is None:
+            continue
+        try:
+            with atomic_write(path) as fh:
+                fh.write(render())
+        except OSError as e:
+            raise UsageError(f"cannot write {path}: {e.strerror or e}") from e
