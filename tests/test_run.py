@@ -221,3 +221,21 @@ def test_moved_folder_still_verifies(mlp_folder: Path, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "mlp"
     shutil.copytree(mlp_folder, target)
     assert modelport.verify(target).verdict == "pass"
+
+
+def test_golden_sets_replay_from_the_onnx_test_data_layout(mlp_folder: Path) -> None:
+    """test_data_set_N/input_K.pb and output_K.pb: what ONNX test runners and protobuf readers consume."""
+    m = load_manifest(mlp_folder)
+    session = ort.InferenceSession(str(mlp_folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    dirs = [m["golden"]["onnx_test_data"]] + [s["onnx_test_data"] for s in m["golden"]["sets"]]
+    assert dirs == [f"golden/onnx/test_data_set_{i}" for i in range(len(dirs))]
+    for rel in dirs:
+        tensors = {}
+        for kind in ("input_0", "output_0"):
+            proto = onnx.TensorProto()
+            proto.ParseFromString((mlp_folder / rel / f"{kind}.pb").read_bytes())
+            tensors[proto.name] = onnx.numpy_helper.to_array(proto)
+        (got,) = session.run(["output"], {"x": tensors["x"]})
+        np.testing.assert_allclose(got, tensors["output"], atol=1e-5, rtol=1e-5)
+    roles = {a["role"] for a in m["artifacts"] if a["path"].startswith("golden/onnx/")}
+    assert roles == {"golden-onnx-inputs", "golden-onnx-outputs"}

@@ -46,11 +46,36 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise UsageError(f"cannot read golden data {path}: {e}") from e
 
 
+ONNX_TEST_DATA = "golden/onnx"
+
+
+def write_onnx_test_data(
+    folder: Path, index: int, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]
+) -> str:
+    """One set in the ONNX test-data layout: ``test_data_set_N/input_K.pb`` and ``output_K.pb`` (TensorProto).
+
+    K follows the graph's input and output order, and each tensor carries its name, so
+    ONNX's backend test runners and any protobuf reader can replay the set.
+    """
+    from modelport.exporters.runtime import require
+
+    numpy_helper = require("onnx").numpy_helper
+    rel = f"{ONNX_TEST_DATA}/test_data_set_{index}"
+    for prefix, arrays in (("input", inputs), ("output", outputs)):
+        for k, (name, array) in enumerate(arrays.items()):
+            with atomic_write(folder / rel / f"{prefix}_{k}.pb") as fh:
+                fh.write(numpy_helper.from_array(np.ascontiguousarray(array), name=name).SerializeToString())
+    return rel
+
+
 def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[ReplaySet]) -> Golden:
-    """The example set as ``golden/{inputs,outputs}.npz``, every other set under ``golden/sets/<name>/``."""
+    """The example set as ``golden/{inputs,outputs}.npz``, every other set under ``golden/sets/<name>/``;
+    all of them again in the ONNX test-data layout under ``golden/onnx/``."""
+    for index, (s, replay) in enumerate(zip(sets, replays, strict=True)):
+        write_onnx_test_data(folder, index, s.inputs, replay.reference)
     write_npz(folder / "golden" / "inputs.npz", sets[0].inputs)
     write_npz(folder / "golden" / "outputs.npz", replays[0].reference)
-    golden_sets = []
+    golden_sets: list[GoldenSet] = []
     for s, replay in zip(sets[1:], replays[1:], strict=True):
         base = f"golden/sets/{s.name}"
         write_npz(folder / base / "inputs.npz", s.inputs)
@@ -62,6 +87,12 @@ def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[Repla
                 description=s.description,
                 inputs=f"{base}/inputs.npz",
                 outputs=f"{base}/outputs.npz",
+                onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_{len(golden_sets) + 1}",
             )
         )
-    return Golden(inputs="golden/inputs.npz", outputs="golden/outputs.npz", sets=golden_sets)
+    return Golden(
+        inputs="golden/inputs.npz",
+        outputs="golden/outputs.npz",
+        onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_0",
+        sets=golden_sets,
+    )

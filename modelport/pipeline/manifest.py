@@ -12,6 +12,7 @@ from modelport.errors import StageError, UsageError
 from modelport.exporters import get
 from modelport.exporters.base import FormatRecord
 from modelport.fsutil import atomic_write, sha256_file
+from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Report
 
@@ -45,6 +46,8 @@ def list_artifacts(folder: Path, formats: Mapping[str, FormatRecord], golden: Go
         if rel == MANIFEST_NAME:
             continue
         fmt, role = known.get(rel, ("other", "other"))
+        if rel.startswith(f"{ONNX_TEST_DATA}/"):
+            fmt, role = "golden", "golden-onnx-inputs" if path.name.startswith("input_") else "golden-onnx-outputs"
         entries.append(
             ArtifactFile(path=rel, format=fmt, role=role, sha256=sha256_file(path), bytes=path.stat().st_size)
         )

@@ -105,6 +105,7 @@ class GoldenSet(_Record):
     description: str
     inputs: str
     outputs: str
+    onnx_test_data: str | None = None  # the same set as test_data_set_N/{input,output}_K.pb
 
 
 class Golden(_Record):
@@ -112,6 +113,7 @@ class Golden(_Record):
 
     inputs: str
     outputs: str
+    onnx_test_data: str | None = None
     sets: list[GoldenSet]
 
 
