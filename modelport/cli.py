@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--runtimes", metavar="LIST", help=f"only formats on these runtimes ({', '.join(exporters.runtimes())})"
     )
+    run.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help="export again in a new process and compare every file's hash (TorchScript may differ)",
+    )
     run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
     run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
@@ -179,6 +184,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         dynamic=args.dynamic,
         samples=args.samples,
         runtimes=args.runtimes,
+        check_determinism=args.check_determinism,
         force=args.force,
         on_stage=None if args.quiet else on_stage,
     )

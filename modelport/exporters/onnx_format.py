@@ -19,7 +19,7 @@ from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
-from modelport.fsutil import atomic_path
+from modelport.fsutil import atomic_path, atomic_write
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -67,6 +67,29 @@ def no_bfloat16(request: ExportRequest) -> str | None:
     return None
 
 
+# Node metadata that embeds the builder's absolute source paths and line numbers. Node
+# names, namespaces and scopes stay: they say which layer a node belongs to.
+_PATH_METADATA = ("pkg.torch.onnx.stack_trace",)
+
+
+def strip_source_paths(path: Path) -> None:
+    """Remove stack traces from node metadata, so the file neither leaks nor depends on where it was built."""
+    onnx = require("onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    graphs = [model.graph, *(f for f in model.functions)]
+    changed = False
+    for graph in graphs:
+        for node in graph.node:
+            keep = [p for p in node.metadata_props if p.key not in _PATH_METADATA]
+            if len(keep) != len(node.metadata_props):
+                del node.metadata_props[:]
+                node.metadata_props.extend(keep)
+                changed = True
+    if changed:
+        with atomic_write(path) as fh:
+            fh.write(model.SerializeToString())
+
+
 def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     """Export ``request`` to ``path`` (plus ``path.data`` above 1.8 GB), check it, and describe it."""
     opts = request.options
@@ -90,6 +113,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
             "--opset (data-dependent Python control flow needs torch.cond)"
         ) from e
     onnx = require("onnx")
+    strip_source_paths(path)
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:

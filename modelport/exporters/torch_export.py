@@ -45,6 +45,9 @@ class TorchExportExporter(Exporter):
                 f"torch.export failed: {one_line(e)}; data-dependent Python control flow needs torch.cond, and a "
                 "dimension the model fixes cannot be declared dynamic (check --dynamic)"
             ) from e
+        # Stack traces hold the builder's absolute paths; the archive must not depend on them.
+        for node in program.graph.nodes:
+            node.meta.pop("stack_trace", None)
         # Through a handle, so the archive does not carry a temporary file's name.
         with atomic_write(request.folder / FILE) as fh:
             torch.export.save(program, fh)

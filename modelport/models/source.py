@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import re
@@ -73,11 +72,15 @@ def _import_file(path: Path, spec: str) -> ModuleType:
     if not path.is_file():
         raise UsageError(f"--model {spec}: no such file {path}")
     resolved = path.resolve()
-    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    # The module name ends up in exported graphs (class names), so it must not depend on
+    # where the file lives: the same model exported from two checkouts gives the same bytes.
     stem = re.sub(r"\W", "_", resolved.stem)
-    name = f"modelport_user_{stem}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
+    name, n = f"modelport_user_{stem}", 1
+    while name in sys.modules:
+        if getattr(sys.modules[name], "__file__", None) == str(resolved):
+            return sys.modules[name]
+        n += 1
+        name = f"modelport_user_{stem}_{n}"
     module_spec = importlib.util.spec_from_file_location(name, resolved)
     if module_spec is None or module_spec.loader is None:
         raise UsageError(f"--model {spec}: {path} cannot be imported as Python")

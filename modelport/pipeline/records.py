@@ -19,6 +19,7 @@ from modelport.validators.records import CandidateResult, Category, Tolerance, V
 __all__ = [
     "SCHEMA_VERSION",
     "ArtifactFile",
+    "Determinism",
     "Environment",
     "Golden",
     "GoldenSet",
@@ -133,6 +134,7 @@ class Report(_Record):
     golden: Golden | None
     stages: list[StageRecord]
     candidates: list[CandidateResult]
+    determinism: Determinism | None = None  # set when --check-determinism ran
     notes: list[str] = []
     verdict: Verdict
     output_dir: str | None = None  # where the folder was written; not part of the manifest file
@@ -140,6 +142,14 @@ class Report(_Record):
     @property
     def exit_code(self) -> int:
         return 0 if self.verdict == "pass" else 1
+
+
+class Determinism(_Record):
+    """What ``--check-determinism`` found: a second export in a new process, file by file."""
+
+    identical: list[str]
+    differs: list[str]  # a failure
+    allowed_to_differ: list[str]  # differs, but its format is allowed to (TorchScript)
 
 
 class IntegrityProblem(_Record):

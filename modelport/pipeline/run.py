@@ -7,18 +7,21 @@ import functools
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from modelport import exporters
 from modelport.errors import UsageError
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.models import resolve_model
 from modelport.pipeline.build import Built, build_model
+from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
+from modelport.pipeline.determinism import check_determinism as compare_with_second_export
 from modelport.pipeline.golden import write_golden
 from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
 from modelport.pipeline.outdir import OutputFolder
-from modelport.pipeline.records import Environment, Golden, Report, StageRecord
+from modelport.pipeline.records import Determinism, Environment, Golden, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
@@ -48,6 +51,7 @@ def run(
     dynamic: str | Sequence[str] | None = None,
     samples: int = DEFAULT_SAMPLES,
     runtimes: str | Sequence[str] | None = None,
+    check_determinism: bool = False,
     force: bool = False,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
@@ -75,9 +79,29 @@ def run(
         runtimes=runtimes,
     )
     source = resolve_model(model)
+    # What a second, independent export needs to repeat this one exactly.
+    repeat = {
+        "model": model,
+        "formats": options.formats,
+        "seed": options.seed,
+        "atol": options.atol,
+        "rtol": options.rtol,
+        "tol": [f"{k}={a},{r}" if r is not None else f"{k}={a}" for k, (a, r) in options.per_format.items()],
+        "onnx_exporter": options.export.onnx_exporter,
+        "opset": options.export.opset,
+        "torchscript_method": options.export.torchscript_method,
+        "inputs": [f"{d.name}={'x'.join(map(str, d.shape))}:{d.dtype}" for d in options.build.inputs],
+        "inputs_file": str(Path(options.inputs_file).resolve()) if options.inputs_file else None,
+        "weights": str(Path(options.build.weights).resolve()) if options.build.weights else None,
+        "dynamic": [
+            f"{name}:" + ",".join(f"{axis}={label}" for axis, label in axes.items())
+            for name, axes in options.build.dynamic.items()
+        ],
+        "samples": options.samples,
+    }
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
     try:
-        report = _run_stages(model, folder.staging, options, on_stage)
+        report = _run_stages(model, folder.staging, options, on_stage, repeat if check_determinism else None)
         final = folder.commit()
     except BaseException:
         folder.abort()
@@ -116,7 +140,13 @@ def _needs(base: str, record: StageRecord) -> None:
     raise RuntimeError(f"needs the {base} export, which failed")
 
 
-def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable[[StageRecord], None] | None) -> Report:
+def _run_stages(
+    spec: str,
+    folder: Path,
+    options: RunOptions,
+    on_stage: Callable[[StageRecord], None] | None,
+    repeat: dict[str, Any] | None = None,
+) -> Report:
     log = StageLog(on_stage)
     source = resolve_model(spec)
 
@@ -202,6 +232,25 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
 
     log.run("validate", validate)
 
+    determinism: Determinism | None = None
+
+    def second_export(record: StageRecord) -> None:
+        nonlocal determinism
+        assert repeat is not None
+        allowed = {f for name in ALLOWED_TO_DIFFER if name in records for f in records[name].files}
+        determinism = compare_with_second_export(folder, repeat, allowed)
+        record.details.update(identical=len(determinism.identical), differs=determinism.differs)
+        if determinism.allowed_to_differ:
+            record.notes.append(f"allowed to differ (TorchScript): {', '.join(determinism.allowed_to_differ)}")
+        if determinism.differs:
+            differs = ", ".join(determinism.differs)
+            raise RuntimeError(f"a second export in a new process gave other bytes for {differs}")
+
+    if repeat is None:
+        log.skip("determinism", "not requested (--check-determinism)")
+    else:
+        log.run("determinism", second_export)
+
     ok = all(r.status != "failed" for r in log.records) and all(c.verdict == "pass" for c in candidates)
     report = Report(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -226,6 +275,7 @@ def _run_stages(spec: str, folder: Path, options: RunOptions, on_stage: Callable
         golden=golden,
         stages=log.records,
         candidates=candidates,
+        determinism=determinism,
         verdict="pass" if ok else "fail",
     )
 
