@@ -28,9 +28,10 @@ STAGES = [
     "onnx_fp16",
     "onnx_int8",
     "validate",
+    "determinism",
     "manifest",
 ]
-LOSSY = {"onnx_fp16", "onnx_int8"}  # not in the default set
+SKIPPED = {"onnx_fp16", "onnx_int8", "determinism"}  # not in the default run
 CANDIDATES = [
     "state_dict@torch",
     "safetensors@torch",
@@ -76,7 +77,7 @@ def test_manifest_records_what_a_consumer_needs(mlp_folder: Path) -> None:
     assert m["signature"]["inputs"] == [{"name": "x", "shape": ["batch", 20], "dtype": "float32"}]
     assert m["signature"]["outputs"] == [{"name": "output", "shape": ["batch", 10], "dtype": "float32"}]
     assert [s["name"] for s in m["stages"]] == STAGES
-    assert all(s["status"] == ("skipped" if s["name"] in LOSSY else "ok") for s in m["stages"])
+    assert all(s["status"] == ("skipped" if s["name"] in SKIPPED else "ok") for s in m["stages"])
     assert [c["candidate"] for c in m["candidates"]] == CANDIDATES
     assert m["golden"]["inputs"] == "golden/inputs.npz" and m["golden"]["outputs"] == "golden/outputs.npz"
     assert [(s["name"], s["kind"]) for s in m["golden"]["sets"]] == SETS[1:]
