@@ -76,15 +76,11 @@ def _clean(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "_"
 
 
-def flatten_named(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
-    """Flatten an output to ``(name, tensor)`` pairs with stable, readable names.
-
-    A lone tensor is ``output``; a top-level tuple gives ``output_0, output_1``; mapping
-    keys (dicts, ``ModelOutput``-like objects) are used as names; nesting joins with ``.``
-    (``hidden.0``). The order is the iteration order, which torch.export's pytree keeps.
-    """
+def _flatten(out: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:
     if isinstance(out, torch.Tensor):
         return [(prefix or "output", out)]
+    if isinstance(out, tuple) and hasattr(out, "_fields"):  # a namedtuple: its field names
+        out = dict(zip(out._fields, out, strict=True))
     if isinstance(out, Mapping) or (hasattr(out, "keys") and hasattr(out, "__getitem__")):
         pairs = []
         for key in out.keys():  # noqa: SIM118 - ModelOutput-like objects iterate differently
@@ -92,14 +88,34 @@ def flatten_named(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
             if value is None:  # ModelOutput-like objects leave unset fields as None
                 continue
             name = _clean(str(key))
-            pairs += flatten_named(value, f"{prefix}.{name}" if prefix else name)
+            pairs += _flatten(value, f"{prefix}.{name}" if prefix else name)
         return pairs
     if isinstance(out, Sequence) and not isinstance(out, str | bytes):
         pairs = []
         for i, item in enumerate(out):
-            pairs += flatten_named(item, f"{prefix}.{i}" if prefix else f"output_{i}")
+            if item is None:  # return_dict=False style tuples hold None for absent outputs
+                continue
+            pairs += _flatten(item, f"{prefix}.{i}" if prefix else f"output_{i}")
         return pairs
     raise TypeError(f"model output of type {type(out).__name__} is not a tensor, sequence or mapping of tensors")
+
+
+def flatten_named(out: Any) -> list[tuple[str, torch.Tensor]]:
+    """Flatten an output to ``(name, tensor)`` pairs with stable, readable, unique names.
+
+    A lone tensor is ``output``; a top-level tuple gives ``output_0, output_1``; mapping
+    keys (dicts, ``ModelOutput``-like objects, namedtuple fields) are used as names, with
+    ``None`` entries dropped; nesting joins with ``.`` (``hidden.0``). The order is the
+    iteration order, which torch.export's pytree keeps. Names that collide after cleaning
+    (``"a b"`` and ``"a_b"``) get a suffix (``a_b__2``).
+    """
+    pairs = _flatten(out, "")
+    seen: dict[str, int] = {}
+    unique = []
+    for name, tensor in pairs:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append((name if seen[name] == 1 else f"{name}__{seen[name]}", tensor))
+    return unique
 
 
 def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -107,7 +123,7 @@ def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
     t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
         t = t.float()
-    return np.ascontiguousarray(t.numpy())
+    return np.asarray(t.numpy(), order="C").copy()  # keeps 0-d tensors 0-d
 
 
 def numpy_to_torch(a: np.ndarray, dtype: str | None = None) -> torch.Tensor:

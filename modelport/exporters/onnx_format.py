@@ -17,7 +17,7 @@ from modelport.errors import ExportError, LoadError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
-from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path, atomic_write
 from modelport.signature import Signature
@@ -41,7 +41,7 @@ def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]
         notes,
         # Internal chatter: a pytree deprecation, and dim names merged when axes are equal.
         drop=lambda w: "LeafSpec" in str(w.message) or "will not be used, since it shares" in str(w.message),
-        loggers=("torch.onnx", "onnxscript"),
+        loggers=("torch.onnx", "onnxscript", *TORCH_EXPORT_LOGGERS),
         capture_output=True,
     )
 
@@ -90,6 +90,18 @@ def strip_source_paths(path: Path) -> None:
             fh.write(model.SerializeToString())
 
 
+def _fixed_dynamic_dims(path: Path, sig: Signature) -> list[str]:
+    """Input axes declared dynamic that the graph pins to a number."""
+    graph = require("onnx").load(str(path), load_external_data=False).graph
+    fixed = []
+    for spec, graph_input in zip(sig.inputs, graph.input, strict=False):
+        dims = graph_input.type.tensor_type.shape.dim
+        for axis, label in spec.dynamic_axes().items():
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                fixed.append(f"{spec.name} axis {axis} ({label}) at {dims[axis].dim_value}")
+    return fixed
+
+
 def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     """Export ``request`` to ``path`` (plus ``path.data`` above 1.8 GB), check it, and describe it."""
     opts = request.options
@@ -129,6 +141,12 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
         raise ExportError(
             f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "
             f"expected {sig.input_names} and {sig.output_names}"
+        )
+    fixed = _fixed_dynamic_dims(path, sig)
+    if fixed:
+        raise ExportError(
+            f"the exported graph fixes {', '.join(fixed)}, which the signature declares dynamic; the model likely "
+            "specialises on that size (drop it from --dynamic, or make the model size-agnostic)"
         )
     files = [path.name]
     roles = {}

@@ -66,6 +66,11 @@ class OnnxInt8Exporter(Exporter):
         except Exception as e:
             raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
         size = path.stat().st_size
+        if size > 0.8 * fp32_bytes:
+            notes.append(
+                f"only {size / fp32_bytes:.0%} of the float32 size: most weights are outside MatMul/Gemm "
+                "(convolutions, embeddings), which dynamic quantization leaves in float"
+            )
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,

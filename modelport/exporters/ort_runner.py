@@ -21,6 +21,7 @@ class OrtRunner:
         self.name = name
         self.signature = signature
         ort = require("onnxruntime")
+        ort.set_default_logger_severity(3)  # errors only, also for what is logged before a session exists
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would interleave with our table
         try:
@@ -36,7 +37,7 @@ class OrtRunner:
             )
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feeds = {spec.name: np.ascontiguousarray(inputs[spec.name]) for spec in self.signature.inputs}
+        feeds = {spec.name: np.asarray(inputs[spec.name], order="C") for spec in self.signature.inputs}
         outs = self.session.run(self.signature.output_names, feeds)
         return {name: np.asarray(o) for name, o in zip(self.signature.output_names, outs, strict=True)}
 

@@ -7,10 +7,22 @@ import io
 import logging
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from modelport.errors import one_line
 
-__all__ = ["collect_warnings"]
+__all__ = ["TORCH_EXPORT_LOGGERS", "collect_warnings"]
+
+# What torch.export logs while it traces (guards, symbolic shapes, dynamo): whole tracebacks
+# on the user's terminal for an error that modelport reports itself.
+TORCH_EXPORT_LOGGERS = (
+    "torch._export",
+    "torch.export",
+    "torch._dynamo",
+    "torch._guards",
+    "torch.fx",
+    "torch._subclasses",
+)
 
 
 @contextlib.contextmanager
@@ -45,6 +57,8 @@ def collect_warnings(
     if notes is None:
         return
     for w in caught:
-        text = f"{w.category.__name__}: {one_line(str(w.message), 200)}"
+        text = f"{w.category.__name__}: {one_line(str(w.message), 400)}"
+        if "/torch/" not in w.filename and "site-packages" not in w.filename:
+            text += f" (at {Path(w.filename).name}:{w.lineno})"  # the user's own line, e.g. a traced branch
         if not drop(w) and text not in notes:
             notes.append(text)

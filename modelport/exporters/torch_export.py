@@ -12,7 +12,7 @@ import torch
 from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.dims import dynamic_shapes
-from modelport.exporters.quiet import collect_warnings
+from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
 from modelport.signature import Signature
@@ -33,7 +33,7 @@ class TorchExportExporter(Exporter):
     def export(self, request: ExportRequest) -> FormatRecord:
         notes: list[str] = []
         try:
-            with collect_warnings(notes, loggers=("torch._export", "torch.export"), capture_output=True):
+            with collect_warnings(notes, loggers=TORCH_EXPORT_LOGGERS, capture_output=True):
                 program = torch.export.export(
                     request.graph_module,
                     tuple(request.inputs.values()),
@@ -48,9 +48,12 @@ class TorchExportExporter(Exporter):
         # Stack traces hold the builder's absolute paths; the archive must not depend on them.
         for node in program.graph.nodes:
             node.meta.pop("stack_trace", None)
-        # Through a handle, so the archive does not carry a temporary file's name.
-        with atomic_write(request.folder / FILE) as fh:
-            torch.export.save(program, fh)
+        try:
+            # Through a handle, so the archive does not carry a temporary file's name.
+            with atomic_write(request.folder / FILE) as fh:
+                torch.export.save(program, fh)
+        except Exception as e:
+            raise ExportError(f"torch.export.save failed: {one_line(e)}") from e
         ranges = {str(k): str(v) for k, v in program.range_constraints.items()}
         return FormatRecord(
             format=self.name,

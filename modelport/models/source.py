@@ -41,9 +41,9 @@ class ModelSource:
     def _call(self) -> object:
         try:
             return self.create()
-        except UsageError:
+        except (UsageError, KeyboardInterrupt):
             raise
-        except Exception as e:
+        except BaseException as e:  # SystemExit from a script's argparse must not end modelport quietly
             raise UsageError(f"--model {self.spec} raised {type(e).__name__}: {one_line(e)}") from e
 
     def build(self, seed: int) -> tuple[torch.nn.Module, object | None]:
@@ -92,7 +92,10 @@ def _import_file(path: Path, spec: str) -> ModuleType:
         sys.path.insert(0, str(resolved.parent))
     try:
         module_spec.loader.exec_module(module)
-    except Exception as e:
+    except KeyboardInterrupt:
+        del sys.modules[name]
+        raise
+    except BaseException as e:
         del sys.modules[name]
         raise UsageError(f"--model {spec}: importing {path} failed: {type(e).__name__}: {one_line(e)}") from e
     return module
@@ -101,12 +104,16 @@ def _import_file(path: Path, spec: str) -> ModuleType:
 def _import_module(target: str, spec: str) -> ModuleType:
     try:
         return importlib.import_module(target)
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
         raise UsageError(f"--model {spec}: cannot import {target}: {type(e).__name__}: {one_line(e)}") from e
 
 
 def resolve_model(spec: str) -> ModelSource:
     """Turn ``--model SPEC`` into a ModelSource (importing the user's code, which it runs)."""
+    if not isinstance(spec, str):
+        raise UsageError(f"--model takes a string such as mlp or path/to/file.py:callable, got {type(spec).__name__}")
     if spec in BUILTIN:
         return BUILTIN[spec]
     target, sep, attr = spec.rpartition(":")

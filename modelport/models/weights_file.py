@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from modelport.checkpoint import CHECKPOINT_FORMAT
 from modelport.errors import LoadError, UsageError
@@ -17,10 +16,12 @@ __all__ = ["load_weights_into"]
 
 def _read(path: Path) -> Mapping[str, object]:
     if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path), device="cpu")
-        except Exception as e:
-            raise UsageError(f"--weights {path}: safetensors could not read it: {e}") from e
+        from modelport.exporters.safetensors_format import SafetensorsExporter
+
+        try:  # restores tied weights that save_model stored once (its metadata names them)
+            return SafetensorsExporter().read_state(path)
+        except LoadError as e:
+            raise UsageError(f"--weights {path}: {e}") from e
     try:
         data = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:
@@ -32,7 +33,7 @@ def _read(path: Path) -> Mapping[str, object]:
         if data.get("format") == CHECKPOINT_FORMAT and isinstance(data.get("model"), Mapping):
             state: Mapping[str, object] = data["model"]
             return state
-        for key in ("state_dict", "model_state_dict"):  # common training-loop conventions
+        for key in ("state_dict", "model_state_dict", "model"):  # common training-loop conventions
             if isinstance(data.get(key), Mapping):
                 nested: Mapping[str, object] = data[key]
                 return nested
@@ -46,6 +47,10 @@ def load_weights_into(model: torch.nn.Module, path: str | Path) -> int:
     if not file.is_file():
         raise UsageError(f"--weights {file}: no such file")
     state = _read(file)
+    expected = model.state_dict()
+    if state and all(k.startswith("module.") for k in state) and not any(k.startswith("module.") for k in expected):
+        # Saved from a DistributedDataParallel/DataParallel wrapper.
+        state = {k.removeprefix("module."): v for k, v in state.items()}
     try:
         load_weights_strict(model, state, f"--weights {file.name}")
     except LoadError as e:

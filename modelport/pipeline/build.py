@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from modelport.pipeline.records import ModelInfo
 from modelport.signature import Signature, TensorSpec, flatten_named, torch_dtype_name, torch_to_numpy
 from modelport.specs import InputDecl
 
-__all__ = ["BuildOptions", "Built", "build_model"]
+__all__ = ["BuildOptions", "Built", "build_model", "widen_for_export"]
 
 # Layers whose output depends on train/eval mode.
 _MODE_DEPENDENT = (
@@ -81,6 +82,25 @@ def _dynamic_axes(example: Example, declared: dict[str, dict[int, str]]) -> dict
     return axes
 
 
+def _parameters(model: torch.nn.Module) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def widen_for_export(inputs: dict[str, torch.Tensor], signature: Signature) -> dict[str, torch.Tensor]:
+    """Size-1 dynamic axes doubled: torch.export fixes a dim whose example size is 1 (it specialises 0/1)."""
+    widened = {}
+    for spec in signature.inputs:
+        t = inputs[spec.name]
+        for axis in spec.dynamic_axes():
+            if t.shape[axis] == 1:
+                t = torch.cat([t, t], dim=axis)
+        widened[spec.name] = t
+    return widened
+
+
 def _call(model: torch.nn.Module, inputs: dict[str, torch.Tensor], keyword: bool) -> object:
     with torch.inference_mode():
         return model(**inputs) if keyword else model(*inputs.values())
@@ -93,8 +113,13 @@ def _output_axes(
     rules: dict[str, ValueRule],
     outputs: list[torch.Tensor],
     notes: list[str],
+    declared: set[str],
 ) -> list[list[int | str]]:
-    """Output dims that follow a dynamic input axis: grow each label by one and see what grows."""
+    """Output dims that follow a dynamic input axis: grow each label by one and see what grows.
+
+    A label the model cannot vary is removed from ``axes`` (default batch axis) or refused
+    (declared with --dynamic).
+    """
     shapes: list[list[int | str]] = [list(t.shape) for t in outputs]
     generator = torch.Generator().manual_seed(12345)
     for label in sorted({lb for a in axes.values() for lb in a.values()}):
@@ -107,7 +132,19 @@ def _output_axes(
         try:
             probe = [t for _, t in flatten_named(_call(model, grown, example.keyword))]
         except Exception as e:
-            notes.append(f"could not tell which outputs follow dynamic axis {label!r}: {one_line(e, 150)}")
+            # The model fixes this axis (a reshape to the example's size, a position table...).
+            where = [f"{n}:{i}" for n, a in axes.items() for i, lb in a.items() if lb == label]
+            if label in declared:
+                raise UsageError(
+                    f"--dynamic {label}: the model fails when {', '.join(where)} change size "
+                    f"({type(e).__name__}: {one_line(e, 150)}); drop it from --dynamic"
+                ) from e
+            for name in axes:
+                axes[name] = {i: lb for i, lb in axes[name].items() if lb != label}
+            notes.append(
+                f"axis {label!r} ({', '.join(where)}) is not dynamic: the model fails at another size "
+                f"({type(e).__name__}: {one_line(e, 120)}); it is exported with the example's size"
+            )
             continue
         for shape, before, after in zip(shapes, outputs, probe, strict=False):
             for i, (a, b) in enumerate(zip(before.shape, after.shape, strict=False)):
@@ -143,10 +180,6 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
         )
     model.eval()
     axes = _dynamic_axes(example, options.dynamic)
-    for name, t in example.inputs.items():
-        small = [label for axis, label in axes[name].items() if t.shape[axis] == 1]
-        if small:
-            notes.append(f"input {name!r} has size 1 on dynamic axis {small}: exporters may fix such axes; use >= 2")
     try:
         raw_out = _call(model, example.inputs, example.keyword)
         named = flatten_named(raw_out)
@@ -154,7 +187,8 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
         raise UsageError(f"--model {source.spec} fails on its example inputs: {type(e).__name__}: {one_line(e)}") from e
     rules = value_rules(model, example.inputs)
     outputs = [t for _, t in named]
-    out_shapes = _output_axes(model, example, axes, rules, outputs, notes)
+    declared = {label for extra in options.dynamic.values() for label in extra.values()}
+    out_shapes = _output_axes(model, example, axes, rules, outputs, notes, declared)
     signature = Signature(
         inputs=[
             TensorSpec(
@@ -168,8 +202,16 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
         ],
         call="keyword" if example.keyword else "positional",
     )
-    plain = isinstance(raw_out, torch.Tensor) or (
-        isinstance(raw_out, tuple | list) and all(isinstance(t, torch.Tensor) for t in raw_out)
+    # Exported as it is only when it takes named positional inputs and returns a tensor or a
+    # plain tuple/list of tensors; anything else goes through the FlatModel wrapper.
+    varargs = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in _parameters(model))
+    plain = not varargs and (
+        isinstance(raw_out, torch.Tensor)
+        or (
+            isinstance(raw_out, tuple | list)
+            and type(raw_out) in (tuple, list)
+            and all(isinstance(t, torch.Tensor) for t in raw_out)
+        )
     )
     flat = model if plain and not example.keyword else FlatModel(model, list(example.inputs), example.keyword)
     dtypes = sorted({torch_dtype_name(p.dtype) for p in model.parameters()})

@@ -32,7 +32,7 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+                np.lib.format.write_array(member, np.asarray(array, order="C"), allow_pickle=False)
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -64,7 +64,7 @@ def write_onnx_test_data(
     for prefix, arrays in (("input", inputs), ("output", outputs)):
         for k, (name, array) in enumerate(arrays.items()):
             with atomic_write(folder / rel / f"{prefix}_{k}.pb") as fh:
-                fh.write(numpy_helper.from_array(np.ascontiguousarray(array), name=name).SerializeToString())
+                fh.write(numpy_helper.from_array(np.asarray(array, order="C"), name=name).SerializeToString())
     return rel
 
 

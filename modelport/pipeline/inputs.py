@@ -54,28 +54,41 @@ class ValueRule:
     keep: bool | int = True  # mask: the value that means "attend"
 
 
-def _vocab(model: torch.nn.Module) -> int | None:
-    sizes = [m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding | torch.nn.EmbeddingBag)]
-    return min(sizes) if sizes else None
+def _vocab_sizes(model: torch.nn.Module) -> list[int]:
+    return sorted(
+        {m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding | torch.nn.EmbeddingBag)}
+    )
+
+
+def _id_range(sizes: list[int], example: torch.Tensor | None) -> int:
+    """Ids below the smallest embedding table that fits the example's own ids.
+
+    An input whose example ids reach 900 feeds the 1000-row table, not the 2-row token-type
+    one; without an example, the smallest table is the only safe bound.
+    """
+    seen = int(example.max()) + 1 if example is not None and example.numel() else 0
+    fitting = [s for s in sizes if s >= seen]
+    if fitting:
+        return fitting[0]
+    return max(seen, 2) if seen else 10
 
 
 def value_rules(model: torch.nn.Module, example: Mapping[str, torch.Tensor]) -> dict[str, ValueRule]:
     """Infer each input's value range from its dtype, its name and the example's values."""
     rules: dict[str, ValueRule] = {}
-    vocab = _vocab(model)
+    sizes = _vocab_sizes(model)
     for name, t in example.items():
-        if t.dtype.is_floating_point:
+        binary = t.numel() > 0 and bool(((t == 0) | (t == 1)).all())
+        if t.dtype.is_floating_point and not (binary and "mask" in name.lower()):
             rules[name] = ValueRule("float", t.dtype)
             continue
-        binary = t.numel() > 0 and bool(((t == 0) | (t == 1)).all())
         if t.dtype == torch.bool or (binary and "mask" in name.lower()):
             ones = int(t.to(torch.int64).sum()) if t.numel() else t.numel()
             majority = ones * 2 >= t.numel()  # the common value is taken to mean "keep"
             keep: bool | int = majority if t.dtype == torch.bool else int(majority)
             rules[name] = ValueRule("mask", t.dtype, keep=keep)
             continue
-        high = vocab if vocab is not None else (int(t.max()) + 1 if t.numel() else 10)
-        rules[name] = ValueRule("ids", t.dtype, high=max(high, 1))
+        rules[name] = ValueRule("ids", t.dtype, high=_id_range(sizes, t))
     return rules
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport import exporters
-from modelport.errors import UsageError
+from modelport.errors import UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.models import resolve_model
-from modelport.pipeline.build import Built, build_model
+from modelport.pipeline.build import Built, build_model, widen_for_export
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
 from modelport.pipeline.golden import write_golden
@@ -166,18 +166,24 @@ def _run_stages(
 
     # Real inputs are checked against the signature now, before minutes of exporting.
     user = user_set(options.inputs_file, built.signature) if options.inputs_file else None
+    if user is not None:
+        try:
+            built.runner().infer(user.inputs)
+        except Exception as e:
+            raise UsageError(f"--inputs: the original model fails on them: {type(e).__name__}: {one_line(e)}") from e
     log.run("tensors", tensors)
     tolerances = options.tolerances(built.info.dtypes)
 
     records: dict[str, FormatRecord] = {}
     skipped: dict[str, str] = {}
     flat = built.flat if built.flat is not built.model else None
+    export_inputs = widen_for_export(built.inputs, built.signature)
     for name in exporters.names():
         if name not in options.formats:
             log.skip(name, "not selected (--formats, --runtimes)")
             continue
         exporter = exporters.get(name)
-        request = ExportRequest(built.model, built.inputs, built.signature, folder, options.export, flat)
+        request = ExportRequest(built.model, export_inputs, built.signature, folder, options.export, flat)
         reason = exporter.unsupported(request)
         if reason is not None:
             skipped[name] = reason

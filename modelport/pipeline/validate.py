@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from modelport.errors import one_line
+from modelport.errors import UsageError, one_line
 from modelport.exporters.base import FormatRecord
 from modelport.pipeline.build import Built
 from modelport.pipeline.inputs import InputSet, edge_sets, random_sets, sweep_sets
@@ -45,7 +45,17 @@ def _float64_runner(built: Built, notes: list[str]) -> torch.nn.Module | None:
         return None
     if not any(p.is_floating_point() for p in built.model.parameters()):
         return None
-    return copy.deepcopy(built.model).double()
+    try:
+        return copy.deepcopy(built.model).double()
+    except Exception:
+        pass
+    try:  # not deep-copyable (it holds a lock, a file...): a fresh instance with the same weights
+        fresh = built.source.factory()
+        fresh.load_state_dict(built.model.state_dict())
+        return fresh.eval().double()
+    except Exception as e:
+        notes.append(f"float64 reference skipped: the model can be neither copied nor rebuilt ({one_line(e, 120)})")
+        return None
 
 
 def _run64(model64: torch.nn.Module, built: Built, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -73,6 +83,8 @@ def reference_replays(built: Built, sets: list[InputSet], notes: list[str]) -> t
             try:
                 reference = runner.infer(s.inputs)
             except Exception as e:
+                if s.kind == "user":  # the user's own inputs are never dropped
+                    raise UsageError(f"--inputs: the original model fails on them: {one_line(e, 200)}") from e
                 notes.append(f"input set {s.name} dropped: the original model fails on it: {one_line(e, 200)}")
                 continue
         reference64 = None
@@ -89,10 +101,17 @@ def reference_replays(built: Built, sets: list[InputSet], notes: list[str]) -> t
 
 def specialisation_hint(result: CandidateResult, record: FormatRecord | None) -> str | None:
     """Why a candidate that is right on the example but wrong elsewhere is likely wrong."""
-    if result.verdict != "fail" or not result.checks:
-        return None
-    failing = sorted({c.input_set for c in result.checks if c.verdict == "fail"})
-    if "example" in failing:
+    if result.verdict != "fail" or not result.checks or result.tolerance.min_cosine is not None:
+        return None  # lossy formats differ everywhere by design: no specialisation to point at
+    structural = ("accuracy", "shape", "run")
+    failing = sorted(
+        {
+            c.input_set
+            for c in result.checks
+            if c.verdict == "fail" and c.set_kind != "edge" and c.category in structural
+        }
+    )
+    if not failing or "example" in failing:
         return None
     hint = (
         f"right on the example input but wrong on {', '.join(failing)}: the export likely specialised on the "

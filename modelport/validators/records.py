@@ -59,6 +59,7 @@ class OutputCheck(BaseModel):
     max_rel_err: float | None = None  # over elements finite in both with a non-zero reference
     min_passing_atol: float | None = None  # smallest atol that passes at this rtol (finite elements)
     tolerance_used: float | None = None  # max |c - r| / (atol + rtol * scale): 1.0 is at the limit
+    vacuous: bool | None = None  # atol >= max |reference|: this check could not fail; tighten it
     bit_exact: bool | None = None
     cosine: float | None = None  # cosine similarity of the flattened outputs
     top1_agreement: float | None = None  # rank >= 2 float outputs: rows whose arg-max agrees
