@@ -193,11 +193,12 @@ def user_set(path: Path, signature: Signature) -> InputSet:
     arrays = read_npz(path)
     names = signature.input_names
     missing = [n for n in names if n not in arrays]
-    extra = [k for k in arrays if k not in names]
-    if missing or extra:
-        raise UsageError(f"--inputs {path}: needs arrays named {names}; missing {missing}, unexpected {extra}")
+    extra = [k for k in arrays if k not in names]  # labels and the like: ignored, and said so
+    if missing:
+        raise UsageError(f"--inputs {path}: needs arrays named {names}; missing {missing}")
     for spec in signature.inputs:
         problem = _fits(spec, arrays[spec.name])
         if problem:
             raise UsageError(f"--inputs {path}: {spec.name!r} has {problem}")
-    return InputSet("inputs_file", "user", f"real inputs from {path.name}", {n: arrays[n] for n in names})
+    description = f"real inputs from {path.name}" + (f" (ignored: {', '.join(extra)})" if extra else "")
+    return InputSet("inputs_file", "user", description, {n: arrays[n] for n in names})

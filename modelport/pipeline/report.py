@@ -147,6 +147,16 @@ def print_parity(console: Console, report: Report | VerifyReport, *, details: bo
         _table(console, "checks" if details else "failing checks", PARITY_COLUMNS, rows)
 
 
+def _rounding_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
+    rows = []
+    for cand in candidates:
+        own = [c.reference_rounding_err for c in cand.checks if c.reference_rounding_err is not None]
+        theirs = [c.max_abs_err_vs_fp64 for c in cand.checks if c.max_abs_err_vs_fp64 is not None]
+        if own and theirs:
+            rows.append([cand.candidate, f"{max(own):.3g}", f"{max(theirs):.3g}"])
+    return rows
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     def esc(cell: str) -> str:
         return cell.replace("|", "\\|")
@@ -172,8 +182,9 @@ def render_markdown(report: Report) -> str:
         "",
         "## Parity",
         "",
-        "An element passes when `|candidate - reference| <= atol + rtol * |reference|`; "
-        "the reference is the original model in eval mode.",
+        "An element passes when `|candidate - reference| <= atol + rtol * scale`, where scale is the element's "
+        "`|reference|` (or, for lossy formats, the output's largest `|reference|`); lossy formats also need a "
+        "cosine similarity. The reference is the original model in eval mode.",
         "",
     ]
     lines += _md_table(SUMMARY_COLUMNS, summary_rows(report.candidates))
@@ -188,9 +199,28 @@ def render_markdown(report: Report) -> str:
     lines += _md_table(["stage", "status", "seconds", "reason"], stage_rows)
     lines += ["", "## Tolerances", ""]
     lines += _md_table(
-        ["format", "atol", "rtol", "source"],
-        [[f, f"{t.atol:g}", f"{t.rtol:g}", t.source] for f, t in report.tolerances.items()],
+        ["format", "atol", "rtol", "rtol scales with", "min cosine", "source"],
+        [
+            [
+                f,
+                f"{t.atol:g}",
+                f"{t.rtol:g}",
+                "each |ref|" if t.rtol_scope == "element" else "max |ref| of the output",
+                "-" if t.min_cosine is None else f"{t.min_cosine:g}",
+                t.source,
+            ]
+            for f, t in report.tolerances.items()
+        ],
     )
+    rounding = _rounding_rows(report.candidates)
+    if rounding:
+        lines += ["", "## Float32 rounding versus candidate error", ""]
+        lines += [
+            "The original also ran in float64. A candidate whose error against that float64 run is of the same "
+            "size as the original's own (float32) error differs only by ordinary rounding.",
+            "",
+        ]
+        lines += _md_table(["candidate", "original vs float64 (max)", "candidate vs float64 (max)"], rounding)
     lines += ["", "## Formats", ""]
     lines += _md_table(
         ["format", "runtime", "files", "details"],

@@ -232,6 +232,12 @@ def _run_stages(
             )
             hint = specialisation_hint(result, fmt)
             candidates.append(result.model_copy(update={"reason": hint}) if hint else result)
+        vacuous = sorted({(c.candidate, k.output) for c in candidates for k in c.checks if k.vacuous})
+        for cand_name, output in vacuous:
+            record.notes.append(
+                f"{cand_name} {output}: the atol is at least the output's largest value, so this check cannot fail; "
+                "tighten it with --tol"
+            )
         failed = [f"{c.candidate} ({c.category or 'parity'})" for c in candidates if c.verdict == "fail"]
         if failed:
             raise RuntimeError(f"failed: {', '.join(failed)}")
