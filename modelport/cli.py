@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtimes", metavar="LIST", help=f"only formats on these runtimes ({', '.join(exporters.runtimes())})"
     )
     run.add_argument(
+        "--target", metavar="onnxruntime==X.Y", help="ONNX files must load in this onnxruntime release (IR, opset)"
+    )
+    run.add_argument(
         "--check-determinism",
         action="store_true",
         help="export again in a new process and compare every file's hash (TorchScript may differ)",
@@ -124,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
     verify.add_argument(
         "--runtimes", metavar="LIST", help=f"check only these runtimes ({', '.join(exporters.runtimes())})"
+    )
+    verify.add_argument(
+        "--target", metavar="onnxruntime==X.Y", help="check that the ONNX files load in this onnxruntime release"
     )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
@@ -185,6 +191,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         samples=args.samples,
         runtimes=args.runtimes,
         check_determinism=args.check_determinism,
+        target=args.target,
         force=args.force,
         on_stage=None if args.quiet else on_stage,
     )
@@ -205,11 +212,11 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
     from modelport.pipeline.verify import verify
 
     ci_paths = _ci_paths(args, Path(args.folder))
-    report = verify(args.folder, runtimes=args.runtimes)
+    report = verify(args.folder, runtimes=args.runtimes, target=args.target)
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
-            out.print(f"  [red]integrity FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
+            out.print(f"  [red]{problem.category} FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
         for note in report.notes:
             out.print(f"  note: {note}", highlight=False)
         for drift in report.environment_drift:
@@ -217,7 +224,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         print_parity(out, report, details=args.details)
     else:
         for problem in report.integrity:
-            out.print(f"integrity FAIL: {problem.path}: {problem.problem}", highlight=False)
+            out.print(f"{problem.category} FAIL: {problem.path}: {problem.problem}", highlight=False)
         for cand in report.candidates:
             for check in cand.failures():
                 out.print(f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}", highlight=False)

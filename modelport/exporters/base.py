@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from modelport.exporters.targets import Target
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -31,6 +32,14 @@ class ExportOptions:
     onnx_exporter: Literal["dynamo", "legacy"] = "dynamo"
     opset: int | None = None
     torchscript_method: Literal["trace", "script"] = "trace"
+    target: Target | None = None  # --target onnxruntime==X.Y: the ONNX files must load there
+
+    @property
+    def onnx_opset(self) -> int | None:
+        """The opset to ask the exporter for: --opset, else the target's newest, else the exporter's default."""
+        if self.opset is not None:
+            return self.opset
+        return self.target.max_opset if self.target is not None else None
 
 
 @dataclass(frozen=True)

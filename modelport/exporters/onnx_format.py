@@ -19,6 +19,7 @@ from modelport.exporters.dims import dynamic_shapes
 from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
+from modelport.exporters.targets import Target, oldest_release_for
 from modelport.fsutil import atomic_path, atomic_write
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -102,6 +103,47 @@ def _fixed_dynamic_dims(path: Path, sig: Signature) -> list[str]:
     return fixed
 
 
+# The oldest IR version that can hold each tensor element type newer than IR 8's.
+_IR_FOR_TYPE = {17: 9, 18: 9, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11}
+
+
+def _ir_needed(model: Any) -> int:
+    """The oldest IR version this graph's contents need (new element types, function overloads)."""
+    types = [t.data_type for t in model.graph.initializer]
+    types += [v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output, *model.graph.value_info]]
+    needed = max((_IR_FOR_TYPE.get(t, 3) for t in types), default=3)
+    if any(getattr(f, "overload", "") for f in model.functions):
+        needed = max(needed, 10)
+    if len(model.functions):
+        needed = max(needed, 8)
+    return needed
+
+
+def fit_target(path: Path, target: Target | None) -> list[str]:
+    """Lower the file's IR version to what ``target`` reads, when nothing in the graph needs the newer one.
+
+    Exporters stamp the newest IR version they know (the dynamo exporter writes 10) even for
+    graphs that IR 9 describes exactly; onnxruntime 1.17 refuses a file stamped 10.
+    """
+    if target is None:
+        return []
+    onnx = require("onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    if model.ir_version <= target.max_ir:
+        return []
+    needed = _ir_needed(model)
+    if needed > target.max_ir:
+        raise ExportError(
+            f"the graph needs ONNX IR version {needed} (its element types or functions), {target.label} reads "
+            f"{target.max_ir} at most; choose a newer --target"
+        )
+    before = model.ir_version
+    model.ir_version = target.max_ir
+    with atomic_write(path) as fh:
+        fh.write(model.SerializeToString())
+    return [f"IR version lowered from {before} to {target.max_ir} for {target.label} (nothing in the graph needs more)"]
+
+
 def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     """Export ``request`` to ``path`` (plus ``path.data`` above 1.8 GB), check it, and describe it."""
     opts = request.options
@@ -131,12 +173,30 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     except Exception as e:
         raise ExportError(f"onnx.checker rejected the exported {path.name}: {one_line(e)}") from e
     facts = graph_facts(path)
-    if opts.opset is not None and facts["opset"] != opts.opset:
+    wanted = opts.onnx_opset
+    if wanted is not None and facts["opset"] != wanted and opts.target is not None:
+        nearest = oldest_release_for(
+            facts["opset"], _ir_needed(require("onnx").load(str(path), load_external_data=False))
+        )
         raise ExportError(
-            f"asked for opset {opts.opset}, but the {opts.onnx_exporter} exporter wrote opset {facts['opset']} "
-            "(the version converter could not convert every operator); choose a newer --opset or try "
+            f"{opts.target.label} reads opset {opts.target.max_opset} at most, and the {opts.onnx_exporter} exporter "
+            f"could not go below opset {facts['opset']} for this model; the nearest that works: --target {nearest}"
+            + (" (or try --onnx-exporter legacy)" if opts.onnx_exporter == "dynamo" else "")
+        )
+    if wanted is not None and facts["opset"] != wanted:
+        raise ExportError(
+            f"asked for opset {wanted}, but the {opts.onnx_exporter} exporter wrote opset {facts['opset']} "
+            "(the version converter could not convert every operator); choose a newer --opset or --target, or try "
             f"--onnx-exporter {'legacy' if opts.onnx_exporter == 'dynamo' else 'dynamo'}"
         )
+    lowered = fit_target(path, opts.target)
+    if lowered:
+        notes += lowered
+        try:
+            onnx.checker.check_model(str(path), full_check=True)
+        except Exception as e:
+            raise ExportError(f"onnx.checker rejected {path.name} at IR {opts.target.max_ir}: {one_line(e)}") from e  # type: ignore[union-attr]
+        facts = graph_facts(path)
     if facts["inputs"] != sig.input_names or facts["outputs"] != sig.output_names:
         raise ExportError(
             f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "
@@ -180,7 +240,7 @@ def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
         verbose=False,
         input_names=sig.input_names,
         output_names=sig.output_names,
-        opset_version=request.options.opset,
+        opset_version=request.options.onnx_opset,
         dynamic_shapes=dynamic_shapes(request),
     )
     if program is None:  # pragma: no cover - dynamo=True always returns a program
@@ -203,7 +263,7 @@ def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
             keep_initializers_as_inputs=False,
             input_names=sig.input_names,
             output_names=sig.output_names,
-            opset_version=request.options.opset,
+            opset_version=request.options.onnx_opset,
             dynamic_axes=dynamic_axes or None,
         )
 

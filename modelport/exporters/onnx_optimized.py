@@ -31,6 +31,16 @@ class OnnxOptimizedExporter(Exporter):
     tolerance_why = "fused kernels reorder float ops like the plain graph does; measured as the onnx format"
 
     def unsupported(self, request: ExportRequest) -> str | None:
+        target = request.options.target
+        if target is not None:
+            from importlib.metadata import version
+
+            installed = tuple(int(p) for p in version("onnxruntime").split(".")[:2])
+            if installed != target.version:
+                return (
+                    f"the optimized graph is onnxruntime {installed[0]}.{installed[1]}'s own, with its fusions; "
+                    f"it is not made for {target.label} (optimize it there, or leave out --target)"
+                )
         return no_bfloat16(request)
 
     def export(self, request: ExportRequest) -> FormatRecord:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from modelport.errors import UsageError
 
-__all__ = ["ORT_SUPPORT", "Target", "parse_target"]
+__all__ = ["ORT_SUPPORT", "Target", "oldest_release_for", "parse_target"]
 
 # onnxruntime (major, minor) -> (newest ai.onnx opset, newest IR version)
 ORT_SUPPORT: dict[tuple[int, int], tuple[int, int]] = {
@@ -57,6 +57,15 @@ class Target:
         if not issues:
             return None
         return f"{' and '.join(issues)}, the newest {self.label} reads"
+
+
+def oldest_release_for(opset: int, ir_version: int) -> str | None:
+    """The oldest onnxruntime release in the table that reads this opset and IR version."""
+    fitting = [v for v, (o, ir) in ORT_SUPPORT.items() if o >= opset and ir >= ir_version]
+    if not fitting:
+        return None
+    major, minor = min(fitting)
+    return f"onnxruntime=={major}.{minor}"
 
 
 def parse_target(text: str) -> Target:

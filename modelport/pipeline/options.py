@@ -11,6 +11,7 @@ from typing import Literal
 from modelport import exporters
 from modelport.errors import UsageError
 from modelport.exporters import ExportOptions
+from modelport.exporters.targets import Target, parse_target
 from modelport.pipeline.build import BuildOptions
 from modelport.specs import parse_dynamic, parse_input_decl
 from modelport.validators.records import Tolerance
@@ -99,6 +100,7 @@ class RunOptions:
         dynamic: object,
         samples: object,
         runtimes: object = None,
+        target: object = None,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(_strings(formats, "--formats")) if formats is not None else None)
         wanted = exporters.parse_runtimes(_strings(runtimes, "--runtimes") if runtimes is not None else None)
@@ -130,6 +132,7 @@ class RunOptions:
                 onnx_exporter="legacy" if onnx_exporter == "legacy" else "dynamo",
                 opset=opset,
                 torchscript_method=_method(torchscript_method),
+                target=_target(target),
             ),
             build=BuildOptions(
                 inputs=decls,
@@ -139,6 +142,14 @@ class RunOptions:
             samples=_whole(samples, "--samples", 0, 1000),
             inputs_file=_path(inputs_file, "--inputs"),
         )
+
+
+def _target(value: object) -> Target | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"--target takes a string such as onnxruntime==1.17, got {type(value).__name__}")
+    return parse_target(value)
 
 
 def _method(value: object) -> Literal["trace", "script"]:

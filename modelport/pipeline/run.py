@@ -12,6 +12,7 @@ from typing import Any
 from modelport import exporters
 from modelport.errors import UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
+from modelport.exporters.onnx_format import graph_facts
 from modelport.models import resolve_model
 from modelport.pipeline.build import Built, build_model, widen_for_export
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
@@ -52,6 +53,7 @@ def run(
     samples: int = DEFAULT_SAMPLES,
     runtimes: str | Sequence[str] | None = None,
     check_determinism: bool = False,
+    target: str | None = None,
     force: bool = False,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
@@ -77,6 +79,7 @@ def run(
         dynamic=dynamic,
         samples=samples,
         runtimes=runtimes,
+        target=target,
     )
     source = resolve_model(model)
     # What a second, independent export needs to repeat this one exactly.
@@ -98,6 +101,7 @@ def run(
             for name, axes in options.build.dynamic.items()
         ],
         "samples": options.samples,
+        "target": target,
     }
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
     try:
@@ -109,6 +113,18 @@ def run(
     return report.model_copy(update={"output_dir": str(final)})
 
 
+def _check_target(request: ExportRequest, exporter: exporters.Exporter, fmt: FormatRecord) -> None:
+    """Every ONNX file, derived ones included, must load in the --target release."""
+    target = request.options.target
+    if target is None or exporter.runtime != "onnxruntime":
+        return
+    facts = graph_facts(request.folder / fmt.files[0])
+    problem = target.problem(facts["opset"], facts["ir_version"])
+    if problem:
+        raise RuntimeError(f"{fmt.files[0]} has {problem}; choose a newer --target")
+    fmt.details["target"] = target.label
+
+
 def _export_stage(
     exporter: exporters.Exporter, request: ExportRequest, built: Built
 ) -> Callable[[StageRecord], FormatRecord]:
@@ -118,6 +134,7 @@ def _export_stage(
         before = {p for p in folder.rglob("*") if p.is_file()}
         try:
             fmt = exporter.export(request)
+            _check_target(request, exporter, fmt)
             # Prove the saved file loads and runs before the full comparison.
             runner = exporter.load(folder, fmt, built.signature, built.source.factory)
             try:
@@ -280,6 +297,7 @@ def _run_stages(
             "inputs": [f"{d.name}={'x'.join(map(str, d.shape))}:{d.dtype}" for d in options.build.inputs],
             "inputs_file": str(options.inputs_file) if options.inputs_file else None,
             "dynamic": {k: {str(a): v for a, v in axes.items()} for k, axes in options.build.dynamic.items()},
+            "target": options.export.target.label if options.export.target else None,
         },
         tolerances=tolerances,
         formats=records,

@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from modelport import exporters
 from modelport.errors import UsageError
+from modelport.exporters.onnx_format import graph_facts
+from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import sha256_file
 from modelport.pipeline.golden import read_npz
@@ -125,7 +127,28 @@ def _environment_drift(recorded: Environment, current: Environment) -> list[str]
     ]
 
 
-def verify(folder: str | Path, *, runtimes: str | Sequence[str] | None = None) -> VerifyReport:
+def _target_problems(root: Path, manifest: Report, target: Target) -> list[IntegrityProblem]:
+    """ONNX files the target onnxruntime release cannot load (IR version, opset, another release's fusions)."""
+    problems = []
+    for name, record in manifest.formats.items():
+        if exporters.get(name).runtime != "onnxruntime":
+            continue
+        path = _inside(root, record.files[0])
+        if path is None or not path.is_file():
+            continue
+        facts = graph_facts(path)
+        problem = target.problem(facts["opset"], facts["ir_version"])
+        made_by = manifest.environment.onnxruntime or ""
+        if problem is None and name == "onnx_optimized" and tuple(map(int, made_by.split(".")[:2])) != target.version:
+            problem = f"onnxruntime {made_by}'s own optimized graph, not made for {target.label}"
+        if problem:
+            problems.append(IntegrityProblem(path=record.files[0], problem=f"{problem} (--target)", category="load"))
+    return problems
+
+
+def verify(
+    folder: str | Path, *, runtimes: str | Sequence[str] | None = None, target: str | None = None
+) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
     Nothing the manifest names is loaded unless it is listed with a hash, lies inside the
@@ -135,6 +158,7 @@ def verify(folder: str | Path, *, runtimes: str | Sequence[str] | None = None) -
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
+    parsed_target = parse_target(target) if target is not None else None
     current = Environment.current()
     try:
         manifest = read_manifest(root)
@@ -149,6 +173,8 @@ def verify(folder: str | Path, *, runtimes: str | Sequence[str] | None = None) -
         )
     problems = _consistency(manifest) + _integrity(root, manifest)
     broken = {p.path for p in problems}
+    if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
+        problems += _target_problems(root, manifest, parsed_target)
     listed = {a.path for a in manifest.artifacts}
     notes: list[str] = []
     replays: list[ReplaySet] = []
