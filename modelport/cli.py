@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="check that the ONNX files load in this onnxruntime release"
     )
+    verify.add_argument("--against", metavar="OLD_DIR", help="report how far the golden outputs moved from OLD_DIR's")
+    verify.add_argument(
+        "--max-drift", metavar="ATOL[,RTOL]", help="with --against: fail when an output moved more than this"
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
@@ -208,11 +212,13 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
-    from modelport.pipeline.report import print_parity
+    from modelport.pipeline.report import print_drift, print_parity
     from modelport.pipeline.verify import verify
 
     ci_paths = _ci_paths(args, Path(args.folder))
-    report = verify(args.folder, runtimes=args.runtimes, target=args.target)
+    report = verify(
+        args.folder, runtimes=args.runtimes, target=args.target, against=args.against, max_drift=args.max_drift
+    )
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
@@ -222,6 +228,8 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         for drift in report.environment_drift:
             out.print(f"  [yellow]warning[/]: {drift}", highlight=False)
         print_parity(out, report, details=args.details)
+        if report.against is not None:
+            print_drift(out, report)
     else:
         for problem in report.integrity:
             out.print(f"{problem.category} FAIL: {problem.path}: {problem.problem}", highlight=False)
@@ -230,6 +238,9 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
                 out.print(f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}", highlight=False)
             if cand.verdict == "fail" and not cand.checks:
                 out.print(f"FAIL {cand.candidate}: {cand.reason}", highlight=False)
+        for check in report.drift:
+            if check.verdict == "fail":
+                out.print(f"FAIL drift {check.input_set} {check.output}: {check.message}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     from modelport.pipeline.ci_outputs import write_ci_outputs
 

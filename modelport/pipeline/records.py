@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.base import FormatRecord
 from modelport.signature import Signature
-from modelport.validators.records import CandidateResult, Category, Tolerance, Verdict
+from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -168,6 +168,8 @@ class VerifyReport(_Record):
     environment: Environment
     recorded_environment: Environment | None = None
     environment_drift: list[str] = []  # runtime versions that differ from the recorded ones
+    against: str | None = None  # --against OLD_DIR
+    drift: list[OutputCheck] = []  # golden outputs of this folder versus OLD_DIR's, per set x output
     files_checked: int
     integrity: list[IntegrityProblem]
     candidates: list[CandidateResult]

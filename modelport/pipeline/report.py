@@ -14,6 +14,7 @@ __all__ = [
     "PARITY_COLUMNS",
     "SUMMARY_COLUMNS",
     "parity_rows",
+    "print_drift",
     "print_parity",
     "print_stage",
     "render_markdown",
@@ -155,6 +156,23 @@ def _rounding_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
         if own and theirs:
             rows.append([cand.candidate, f"{max(own):.3g}", f"{max(theirs):.3g}"])
     return rows
+
+
+def print_drift(console: Console, report: VerifyReport) -> None:
+    rows = [
+        [
+            c.input_set,
+            c.output,
+            _num(c.max_abs_err),
+            _num(c.max_rel_err),
+            "-" if c.cosine is None else f"{c.cosine:.6f}",
+            "yes" if c.bit_exact else "no",
+            "pass" if c.verdict == "pass" else f"FAIL: {c.message}",
+        ]
+        for c in report.drift
+    ]
+    columns = ["input set", "output", "max abs drift", "max rel drift", "cosine", "identical", "verdict"]
+    _table(console, f"drift of the golden outputs against {report.against}", columns, rows)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

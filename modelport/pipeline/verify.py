@@ -18,13 +18,14 @@ from modelport.exporters.onnx_format import graph_facts
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import sha256_file
+from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_weights import check_weights, find_anchor
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
-from modelport.validators.records import CandidateResult
+from modelport.validators.records import CandidateResult, OutputCheck
 
 __all__ = ["verify"]
 
@@ -147,7 +148,12 @@ def _target_problems(root: Path, manifest: Report, target: Target) -> list[Integ
 
 
 def verify(
-    folder: str | Path, *, runtimes: str | Sequence[str] | None = None, target: str | None = None
+    folder: str | Path,
+    *,
+    runtimes: str | Sequence[str] | None = None,
+    target: str | None = None,
+    against: str | Path | None = None,
+    max_drift: str | None = None,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -159,6 +165,9 @@ def verify(
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
     parsed_target = parse_target(target) if target is not None else None
+    drift_tol = parse_max_drift(max_drift)
+    if drift_tol is not None and against is None:
+        raise UsageError("--max-drift needs --against OLD_DIR")
     current = Environment.current()
     try:
         manifest = read_manifest(root)
@@ -222,6 +231,10 @@ def verify(
             tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
             results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchor)
     candidates = [results[name] for name in manifest.formats if name in results]
+    drift: list[OutputCheck] = []
+    if against is not None:
+        drift, drift_notes = compare_golden(root, manifest, Path(against), drift_tol)
+        notes += drift_notes
     if not manifest.formats:
         notes.append("the manifest records no artifact to verify")
     ok = (
@@ -229,6 +242,7 @@ def verify(
         and manifest.verdict == "pass"
         and bool(candidates)
         and all(c.verdict == "pass" for c in candidates)
+        and all(c.verdict == "pass" for c in drift)
     )
     return VerifyReport(
         folder=str(root),
@@ -236,6 +250,8 @@ def verify(
         environment=current,
         recorded_environment=manifest.environment,
         environment_drift=_environment_drift(manifest.environment, current),
+        against=str(against) if against is not None else None,
+        drift=drift,
         files_checked=len(manifest.artifacts),
         integrity=problems,
         candidates=candidates,
