@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import re
@@ -16,7 +17,7 @@ import torch
 from modelport.errors import UsageError, one_line
 from modelport.models.builtin import mlp_example
 
-__all__ = ["BUILTIN", "ModelSource", "resolve_model", "split_result"]
+__all__ = ["BUILTIN", "ModelSource", "from_object", "resolve_model", "split_result"]
 
 
 def split_result(result: object, spec: str) -> tuple[torch.nn.Module, object | None]:
@@ -110,10 +111,43 @@ def _import_module(target: str, spec: str) -> ModuleType:
         raise UsageError(f"--model {spec}: cannot import {target}: {type(e).__name__}: {one_line(e)}") from e
 
 
-def resolve_model(spec: str) -> ModelSource:
-    """Turn ``--model SPEC`` into a ModelSource (importing the user's code, which it runs)."""
+def from_object(model: object, example_inputs: object = None) -> ModelSource:
+    """A ModelSource for a model already in memory (the Python API and ``modelport.testing``).
+
+    An ``nn.Module`` is used with its current weights; each fresh instance is a deep copy.
+    A callable is used like a ``--model`` callable.
+    """
+    if isinstance(model, torch.nn.Module):
+        module = model
+        name = type(module).__name__
+
+        def create() -> object:
+            copy_ = copy.deepcopy(module)
+            return copy_ if example_inputs is None else (copy_, example_inputs)
+
+        return ModelSource(name=_safe(name), spec=f"python:{name}", description=f"{name} (in memory)", create=create)
+    if callable(model):
+        name = getattr(model, "__name__", type(model).__name__)
+        return ModelSource(name=_safe(name), spec=f"python:{name}", description=f"{name}() (in memory)", create=model)
+    raise UsageError(
+        f"--model takes a string such as mlp or path/to/file.py:callable (or, from Python, an nn.Module or a "
+        f"callable), got {type(model).__name__}"
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def resolve_model(spec: object, example_inputs: object = None) -> ModelSource:
+    """Turn ``--model SPEC`` into a ModelSource (importing the user's code, which it runs).
+
+    From Python, SPEC may also be an ``nn.Module`` (with ``example_inputs``) or a callable.
+    """
+    if isinstance(spec, ModelSource):
+        return spec
     if not isinstance(spec, str):
-        raise UsageError(f"--model takes a string such as mlp or path/to/file.py:callable, got {type(spec).__name__}")
+        return from_object(spec, example_inputs)
     if spec in BUILTIN:
         return BUILTIN[spec]
     target, sep, attr = spec.rpartition(":")

@@ -13,7 +13,7 @@ from modelport import exporters
 from modelport.errors import UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
-from modelport.models import resolve_model
+from modelport.models import ModelSource, resolve_model
 from modelport.pipeline.build import Built, build_model, widen_for_export
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
@@ -35,7 +35,7 @@ __all__ = ["run"]
 
 
 def run(
-    model: str = "mlp",
+    model: str | object = "mlp",
     *,
     out: str | Path | None = None,
     formats: str | Sequence[str] | None = None,
@@ -51,6 +51,7 @@ def run(
     weights: str | Path | None = None,
     dynamic: str | Sequence[str] | None = None,
     samples: int = DEFAULT_SAMPLES,
+    example_inputs: object = None,
     runtimes: str | Sequence[str] | None = None,
     check_determinism: bool = False,
     target: str | None = None,
@@ -59,8 +60,10 @@ def run(
 ) -> Report:
     """Run the whole pipeline and write the artifact folder; returns the report (also ``manifest.json``).
 
-    ``inputs`` are ``--input NAME=SHAPE[:DTYPE]`` declarations, ``inputs_file`` is ``--inputs``,
-    ``dynamic`` is ``--dynamic NAME:AXIS=label,...``. Raises UsageError for bad arguments
+    ``model`` is a ``--model`` SPEC, or from Python an ``nn.Module`` (used with its current
+    weights, with ``example_inputs``) or a callable. ``inputs`` are ``--input NAME=SHAPE[:DTYPE]``
+    declarations, ``inputs_file`` is ``--inputs``, ``dynamic`` is ``--dynamic NAME:AXIS=label,...``.
+    Raises UsageError for bad arguments
     before anything is written. A failing stage or parity check does not raise: it makes
     ``report.verdict == "fail"``.
     """
@@ -81,10 +84,12 @@ def run(
         runtimes=runtimes,
         target=target,
     )
-    source = resolve_model(model)
+    source = resolve_model(model, example_inputs)
+    if check_determinism and not isinstance(model, str):
+        raise UsageError("--check-determinism re-runs the export in a new process: pass the model as a SPEC string")
     # What a second, independent export needs to repeat this one exactly.
     repeat = {
-        "model": model,
+        "model": source.spec,
         "formats": options.formats,
         "seed": options.seed,
         "atol": options.atol,
@@ -105,7 +110,7 @@ def run(
     }
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
     try:
-        report = _run_stages(model, folder.staging, options, on_stage, repeat if check_determinism else None)
+        report = _run_stages(source, folder.staging, options, on_stage, repeat if check_determinism else None)
         final = folder.commit()
     except BaseException:
         folder.abort()
@@ -158,14 +163,14 @@ def _needs(base: str, record: StageRecord) -> None:
 
 
 def _run_stages(
-    spec: str,
+    source: ModelSource,
     folder: Path,
     options: RunOptions,
     on_stage: Callable[[StageRecord], None] | None,
     repeat: dict[str, Any] | None = None,
 ) -> Report:
     log = StageLog(on_stage)
-    source = resolve_model(spec)
+    spec = source.spec
 
     def build(record: StageRecord) -> Built:
         built = build_model(source, options.seed, options.build)
