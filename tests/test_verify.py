@@ -7,6 +7,7 @@ here calls ``run`` again, so the suite stays fast.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from collections.abc import Callable
@@ -168,9 +169,11 @@ def test_rehashed_tampering_fails_parity(
         ("model.torchscript.pt", "torchscript@torchscript"),
         ("model.safetensors", "safetensors@torch"),
         ("state_dict.pt", "state_dict@torch"),
+        ("model.pt2", "torch_export@torch"),
+        ("model.optimized.onnx", "onnx_optimized@onnxruntime"),
         ("golden/outputs.npz", "no golden data"),  # nothing to replay against: every candidate fails
     ],
-    ids=["onnx", "torchscript", "safetensors", "state_dict", "golden"],
+    ids=["onnx", "torchscript", "safetensors", "state_dict", "torch_export", "onnx_optimized", "golden"],
 )
 def test_flipped_byte_fails_integrity(cli, artifact_copy: Path, rel: str, reason: str) -> None:
     path = artifact_copy / rel
@@ -361,3 +364,43 @@ def test_quiet_verify_names_the_failing_candidate(cli, artifact_copy: Path) -> N
     result = cli("verify", str(artifact_copy), "--quiet")
     assert result.code == 1
     assert "FAIL safetensors@torch weights vs torch_export hidden.weight" in result.out
+
+
+def test_a_hard_link_is_refused(cli, artifact_copy: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """onnxruntime follows hard links; a listed file that shares its inode with another file is not trusted."""
+    outside = tmp_path / "outside.md"
+    os.link(artifact_copy / "report.md", outside)
+    result = cli("verify", str(artifact_copy))
+    assert result.code == 1 and "report.md: has 2 hard links" in result.out
+
+
+def test_runtime_versions_that_differ_are_a_warning(cli, artifact_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    manifest = load_manifest(artifact_copy)
+    manifest["environment"]["onnxruntime"] = "1.17.0"
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("verify", str(artifact_copy), "--report-json", str(artifact_copy.parent / "r.json"))
+    assert result.code == 0
+    assert "warning: onnxruntime" in result.out and "1.17.0 when the folder was made" in result.out
+    report = json.loads((artifact_copy.parent / "r.json").read_text())
+    assert any("onnxruntime" in d for d in report["environment_drift"])
+
+
+def test_runtimes_limits_what_is_checked(artifact_copy: Path) -> None:
+    report = modelport.verify(artifact_copy, runtimes="onnxruntime")
+    assert report.verdict == "pass"
+    assert {c.runtime for c in report.candidates} == {"onnxruntime"}
+    with pytest.raises(modelport.UsageError, match="known runtimes"):
+        modelport.verify(artifact_copy, runtimes="tensorrt")
+
+
+def test_verify_imports_no_model_code(artifact_copy: Path) -> None:
+    """A manifest naming a Python file as the model must not get it imported (verify runs on untrusted folders)."""
+    sentinel = artifact_copy.parent / "pwned"
+    evil = artifact_copy.parent / "evil.py"
+    evil.write_text(f"open({str(sentinel)!r}, 'w').close()\ndef f():\n    raise SystemExit(0)\n")
+    manifest = load_manifest(artifact_copy)
+    manifest["model"]["spec"] = f"{evil}:f"
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    report = modelport.verify(artifact_copy)
+    assert not sentinel.exists()
+    assert report.verdict == "pass"  # weights files are checked against the verified .pt2 instead
