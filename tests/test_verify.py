@@ -113,17 +113,17 @@ def _scale_pt2(path: Path) -> None:
         torch.export.save(program, str(path))
 
 
-# Graph formats replay the golden data, so the failing check names the output; weights-only
-# formats are compared tensor by tensor with the verified .pt2 (verify imports no model code),
-# so it names the tensor.
+# Every format replays the golden data, so the failing check names the output: the built-in MLP's
+# architecture is modelport's own code, so even its weights files run (a user's model is never
+# imported: see test_weights_of_a_user_model_are_checked_against_the_verified_program).
 @pytest.mark.parametrize(
     ("rel", "candidate", "tamper", "where"),
     [
         ("model.onnx", "onnx@onnxruntime", _scale_onnx, "output"),
         ("model.torchscript.pt", "torchscript@torchscript", _scale_torchscript, "output"),
         ("model.pt2", "torch_export@torch", _scale_pt2, "output"),
-        ("model.safetensors", "safetensors@torch", _scale_safetensors, "hidden.weight"),
-        ("state_dict.pt", "state_dict@torch", _scale_state_dict, "hidden.weight"),
+        ("model.safetensors", "safetensors@torch", _scale_safetensors, "output"),
+        ("state_dict.pt", "state_dict@torch", _scale_state_dict, "output"),
     ],
     ids=["onnx", "torchscript", "torch_export", "safetensors", "state_dict"],
 )
@@ -212,13 +212,9 @@ def test_rehashed_golden_outputs_fail_every_candidate(cli, artifact_copy: Path) 
     result = cli("verify", str(artifact_copy))
     assert result.code == 1, result.out
     assert "integrity FAIL" not in result.out
-    graph = [c for c in CANDIDATES if not c.startswith(("state_dict", "safetensors"))]
-    for candidate in graph:
+    for candidate in CANDIDATES:
         example = [line for line in _rows(result.out, candidate) if " example " in line]
         assert example and all("FAIL (accuracy)" in line for line in example), result.out
-    # With no self-contained artifact passing, the weights files have nothing trusted to match.
-    for candidate in ("state_dict@torch", "safetensors@torch"):
-        assert any("skipped: no verified" in line for line in _rows(result.out, candidate)), result.out
 
 
 # --- 6. bad input: exit 2, one line on stderr, no traceback ---------------------------------------
@@ -363,7 +359,7 @@ def test_quiet_verify_names_the_failing_candidate(cli, artifact_copy: Path) -> N
     rehash(artifact_copy, "model.safetensors")
     result = cli("verify", str(artifact_copy), "--quiet")
     assert result.code == 1
-    assert "FAIL safetensors@torch weights vs torch_export hidden.weight" in result.out
+    assert "FAIL safetensors@torch example output" in result.out
 
 
 def test_a_hard_link_is_refused(cli, artifact_copy: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -404,3 +400,21 @@ def test_verify_imports_no_model_code(artifact_copy: Path) -> None:
     report = modelport.verify(artifact_copy)
     assert not sentinel.exists()
     assert report.verdict == "pass"  # weights files are checked against the verified .pt2 instead
+
+
+def test_weights_of_a_user_model_are_checked_against_the_verified_program(tmp_path: Path) -> None:
+    """verify never imports a user's model code: its weights files are compared with the .pt2's tensors."""
+    folder = tmp_path / "cnn"
+    report = modelport.run("tests/zoo.py:cnn", out=folder, formats="safetensors,state_dict,torch_export", samples=0)
+    assert report.verdict == "pass"
+    clean = modelport.verify(folder)
+    assert clean.verdict == "pass"
+    weights = next(c for c in clean.candidates if c.format == "safetensors")
+    assert weights.checks and all(c.input_set == "weights vs torch_export" for c in weights.checks)
+
+    _scale_safetensors(folder / "model.safetensors")
+    rehash(folder, "model.safetensors")
+    tampered = modelport.verify(folder)
+    bad = next(c for c in tampered.candidates if c.format == "safetensors")
+    assert tampered.verdict == "fail" and bad.failures()
+    assert all(f.category == "accuracy" and f.output.endswith("weight") for f in bad.failures())

@@ -18,6 +18,7 @@ from modelport.exporters.onnx_format import graph_facts
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import sha256_file
+from modelport.models.source import BUILTIN
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
@@ -196,6 +197,8 @@ def verify(
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
     dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
+    source = BUILTIN.get(manifest.model.spec)
+    builtin = source.factory if source is not None else None
     results: dict[str, CandidateResult] = {}
     weights: list[str] = []
     for name, record in manifest.formats.items():
@@ -210,14 +213,15 @@ def verify(
             results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason)
         elif not replays:
             results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data")
-        elif isinstance(exporter, WeightsExporter):
+        elif isinstance(exporter, WeightsExporter) and builtin is None:
             weights.append(name)
         else:
             results[name] = check_candidate(
                 exporter.candidate,
                 name,
                 exporter.runtime,
-                functools.partial(exporter.load, root, record, manifest.signature, None),
+                # Only modelport's own built-in architectures are built here, never the user's code.
+                functools.partial(exporter.load, root, record, manifest.signature, builtin),
                 replays,
                 tol,
                 dtypes,
