@@ -13,6 +13,22 @@ import pytest
 
 from modelport.cli import main
 
+# Written out rather than taken from the registry, so that a change to the format set is a
+# deliberate change to these tests too.
+ALL_FORMATS = [
+    "state_dict",
+    "safetensors",
+    "torchscript",
+    "torch_export",
+    "onnx",
+    "onnx_optimized",
+    "onnx_fp16",
+    "onnx_int8",
+]
+LOSSY_FORMATS = {"onnx_fp16", "onnx_int8"}  # `all` only
+RUNTIMES = {"state_dict": "torch", "safetensors": "torch", "torchscript": "torchscript", "torch_export": "torch"}
+DEFAULT_CANDIDATES = [f"{f}@{RUNTIMES.get(f, 'onnxruntime')}" for f in ALL_FORMATS if f not in LOSSY_FORMATS]
+
 
 @dataclass
 class CliResult:

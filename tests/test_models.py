@@ -10,19 +10,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import ALL_FORMATS
 
 import modelport
 
-ALL = [
-    "state_dict",
-    "safetensors",
-    "torchscript",
-    "torch_export",
-    "onnx",
-    "onnx_optimized",
-    "onnx_fp16",
-    "onnx_int8",
-]
+ALL = ALL_FORMATS
 # Formats a model cannot have, and why (the run must say so and still pass).
 SKIPS = {
     "double": {"onnx_fp16": "float32 model", "onnx_int8": "float32 model"},

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import load_manifest
+from conftest import DEFAULT_CANDIDATES, load_manifest
 
 import modelport
 from modelport.pipeline.golden import read_npz
@@ -32,14 +32,7 @@ STAGES = [
     "manifest",
 ]
 SKIPPED = {"onnx_fp16", "onnx_int8", "determinism"}  # not in the default run
-CANDIDATES = [
-    "state_dict@torch",
-    "safetensors@torch",
-    "torchscript@torchscript",
-    "torch_export@torch",
-    "onnx@onnxruntime",
-    "onnx_optimized@onnxruntime",
-]
+CANDIDATES = DEFAULT_CANDIDATES
 SETS = [
     ("example", "example"),
     ("random_1", "random"),

@@ -17,21 +17,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import load_manifest, rehash
+from conftest import DEFAULT_CANDIDATES, load_manifest, rehash
 from onnx import numpy_helper
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import modelport
 
-CANDIDATES = [
-    "state_dict@torch",
-    "safetensors@torch",
-    "torchscript@torchscript",
-    "torch_export@torch",
-    "onnx@onnxruntime",
-    "onnx_optimized@onnxruntime",
-]
+CANDIDATES = DEFAULT_CANDIDATES
 SCALE = 1.001  # small enough that every file still loads, far beyond every recorded tolerance
 
 
