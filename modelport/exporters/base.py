@@ -84,6 +84,7 @@ class Exporter(ABC):
     """One deployable format. Class attributes are its declarative contract."""
 
     name: ClassVar[str]  # the format name used by --formats
+    main_file: ClassVar[str]  # the file a runtime opens, always this name in an artifact folder
     runtime: ClassVar[str]  # what runs it: "torch", "torchscript", "onnxruntime"
     role: ClassVar[str]  # "weights" (needs the architecture in code) or "model" (self-contained)
     tolerance: ClassVar[Tolerance]  # the documented default

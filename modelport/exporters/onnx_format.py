@@ -270,6 +270,7 @@ def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
 
 class OnnxExporter(Exporter):
     name = "onnx"
+    main_file = FILE
     runtime = "onnxruntime"
     role = "model"
     tolerance = Tolerance(atol=1e-5, rtol=1e-5)

@@ -42,6 +42,7 @@ def sort_nodes(graph: onnx.GraphProto) -> None:
 
 class OnnxFp16Exporter(Exporter):
     name = "onnx_fp16"
+    main_file = FILE
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"

@@ -27,6 +27,7 @@ INTEGER_OPS = frozenset(
 
 class OnnxInt8Exporter(Exporter):
     name = "onnx_int8"
+    main_file = FILE
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"

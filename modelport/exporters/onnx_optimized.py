@@ -24,6 +24,7 @@ FILE = "model.optimized.onnx"
 
 class OnnxOptimizedExporter(Exporter):
     name = "onnx_optimized"
+    main_file = FILE
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"

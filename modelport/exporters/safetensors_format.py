@@ -20,6 +20,7 @@ FILE = "model.safetensors"
 
 class SafetensorsExporter(WeightsExporter):
     name = "safetensors"
+    main_file = FILE
 
     def export(self, request: ExportRequest) -> FormatRecord:
         # save_model drops tied (shared) duplicates and records them in the metadata as

@@ -19,6 +19,7 @@ FILE = "state_dict.pt"
 
 class StateDictExporter(WeightsExporter):
     name = "state_dict"
+    main_file = FILE
 
     def export(self, request: ExportRequest) -> FormatRecord:
         # Through a handle: torch.save names the archive's inner folder after a path's

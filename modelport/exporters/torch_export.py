@@ -25,6 +25,7 @@ FILE = "model.pt2"
 
 class TorchExportExporter(Exporter):
     name = "torch_export"
+    main_file = FILE
     runtime = "torch"
     role = "model"
     tolerance = Tolerance(atol=1e-6, rtol=1e-5)

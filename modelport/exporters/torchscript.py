@@ -40,6 +40,7 @@ def quiet_jit(notes: list[str] | None = None) -> contextlib.AbstractContextManag
 
 class TorchScriptExporter(Exporter):
     name = "torchscript"
+    main_file = FILE
     runtime = "torchscript"
     role = "model"
     tolerance = Tolerance(atol=1e-6, rtol=1e-5)

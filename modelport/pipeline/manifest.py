@@ -16,12 +16,12 @@ from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Report
 
-__all__ = ["DamagedManifest", "list_artifacts", "read_manifest", "write_manifest"]
+__all__ = ["DamagedManifest", "expected_roles", "list_artifacts", "read_manifest", "write_manifest"]
 
 REPORT_NAME = "report.md"
 
 
-def _roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[str, tuple[str, str]]:
+def expected_roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[str, tuple[str, str]]:
     """path -> (format, role) for every file modelport meant to write."""
     known: dict[str, tuple[str, str]] = {REPORT_NAME: ("report", "report")}
     for record in formats.values():
@@ -39,7 +39,7 @@ def _roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[s
 
 def list_artifacts(folder: Path, formats: Mapping[str, FormatRecord], golden: Golden | None) -> list[ArtifactFile]:
     """Hash every file under ``folder`` except the manifest; a file nobody claimed is listed as "other"."""
-    known = _roles(formats, golden)
+    known = expected_roles(formats, golden)
     entries: list[ArtifactFile] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()

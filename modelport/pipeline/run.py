@@ -303,6 +303,10 @@ def _run_stages(
             "inputs_file": str(options.inputs_file) if options.inputs_file else None,
             "dynamic": {k: {str(a): v for a, v in axes.items()} for k, axes in options.build.dynamic.items()},
             "target": options.export.target.label if options.export.target else None,
+            # What the tolerances were resolved from, so that verify can resolve them again.
+            "atol": options.atol,
+            "rtol": options.rtol,
+            "tol": [f"{k}={a},{r}" if r is not None else f"{k}={a}" for k, (a, r) in options.per_format.items()],
         },
         tolerances=tolerances,
         formats=records,

@@ -1,29 +1,34 @@
 """``modelport.verify``: prove an artifact folder still holds what its manifest says.
 
-1. integrity: every listed file exists with its recorded size and sha256, no listed path
-   leaves the folder;
+1. integrity (``verify_manifest``): the files are the listed ones, regular, inside the
+   folder, with their hashes; the manifest agrees with itself;
 2. parity: each artifact is loaded *from the folder* by its runtime and replays every
    golden input set against the golden outputs, at the tolerances the manifest records.
+   No model code is imported: weights-only files of a user's model are compared tensor by
+   tensor with the verified ``.pt2`` (``verify_weights``).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+import numpy as np
 
 from modelport import exporters
 from modelport.errors import UsageError
 from modelport.exporters.onnx_format import graph_facts
+from modelport.exporters.runtime import require
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
-from modelport.fsutil import sha256_file
 from modelport.models.source import BUILTIN
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
+from modelport.pipeline.verify_manifest import consistency, inside, integrity
 from modelport.pipeline.verify_weights import check_weights, find_anchor
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
 from modelport.validators.records import CandidateResult, OutputCheck
@@ -31,90 +36,46 @@ from modelport.validators.records import CandidateResult, OutputCheck
 __all__ = ["verify"]
 
 
-def _inside(folder: Path, rel: str) -> Path | None:
-    """The listed path under ``folder``, or None when it would leave the folder."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        return None
-    path = folder.joinpath(*pure.parts)
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return None
-    return path
-
-
-def _integrity(folder: Path, manifest: Report) -> list[IntegrityProblem]:
-    problems: list[IntegrityProblem] = []
-    for entry in manifest.artifacts:
-        path = _inside(folder, entry.path)
-        if path is None:
-            problems.append(IntegrityProblem(path=entry.path, problem="path leaves the artifact folder"))
-        elif not path.is_file():
-            problems.append(IntegrityProblem(path=entry.path, problem="listed in the manifest but missing"))
-        elif path.stat().st_nlink > 1:
-            # A hard link can make the bytes read here those of a file outside the folder.
-            links = path.stat().st_nlink
-            problems.append(IntegrityProblem(path=entry.path, problem=f"has {links} hard links; copy it instead"))
-        elif path.stat().st_size != entry.bytes:
-            problems.append(
-                IntegrityProblem(path=entry.path, problem=f"size {path.stat().st_size} != recorded {entry.bytes}")
-            )
-        elif sha256_file(path) != entry.sha256:
-            problems.append(IntegrityProblem(path=entry.path, problem="sha256 differs from the manifest"))
-    listed = {entry.path for entry in manifest.artifacts} | {MANIFEST_NAME}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if (path.is_file() or path.is_symlink()) and rel not in listed:
-            problems.append(IntegrityProblem(path=rel, problem="present but not listed in the manifest"))
-    return problems
-
-
-def _consistency(manifest: Report) -> list[IntegrityProblem]:
-    """The manifest must agree with itself: what it loads is what it hashes, tolerances are the recorded ones."""
-    problems: list[IntegrityProblem] = []
-    paths = [a.path for a in manifest.artifacts]
-    for dup in sorted({p for p in paths if paths.count(p) > 1}):
-        problems.append(IntegrityProblem(path=dup, problem="listed more than once in the manifest"))
-    listed = set(paths)
-    referenced = [f for record in manifest.formats.values() for f in record.files] + sorted(_golden_paths(manifest))
-    for rel in referenced:
-        if rel not in listed:
-            problems.append(IntegrityProblem(path=rel, problem="used by the manifest but not listed with a hash"))
-    for name in manifest.formats:
-        tol = manifest.tolerances.get(name)
-        if tol is None:
-            problems.append(IntegrityProblem(path=MANIFEST_NAME, problem=f"no tolerance recorded for {name}"))
-        elif tol.source.startswith("default"):
-            expected = exporters.default_tolerance(name, manifest.model.dtypes)
-            recorded = (tol.atol, tol.rtol, tol.rtol_scope, tol.min_cosine)
-            if recorded != (expected.atol, expected.rtol, expected.rtol_scope, expected.min_cosine):
-                problems.append(
-                    IntegrityProblem(
-                        path=MANIFEST_NAME,
-                        problem=f"{name}'s tolerance is marked default but is {tol.describe()}, "
-                        f"not {expected.describe()}",
-                    )
-                )
-    return problems
+def _pb_matches(folder: Path, rel: str, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> str | None:
+    """Why the ONNX test-data copy of a set differs from its .npz files, or None."""
+    onnx = require("onnx")
+    base = inside(folder, rel)
+    if base is None:
+        return "points outside the folder"
+    for prefix, arrays in (("input", inputs), ("output", outputs)):
+        for k, (name, array) in enumerate(arrays.items()):
+            proto = onnx.TensorProto()
+            try:
+                proto.ParseFromString((base / f"{prefix}_{k}.pb").read_bytes())
+            except Exception as e:
+                return f"{prefix}_{k}.pb cannot be read ({e})"
+            got = onnx.numpy_helper.to_array(proto)
+            if proto.name != name or got.shape != array.shape or not np.array_equal(got, array, equal_nan=True):
+                return f"{prefix}_{k}.pb is not the .npz set's {name!r}"
+        if (base / f"{prefix}_{len(arrays)}.pb").exists():
+            return f"holds more {prefix}s than the .npz set"
+    return None
 
 
 def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[IntegrityProblem]]:
     golden = manifest.golden
     if golden is None:
         return [], [IntegrityProblem(path=MANIFEST_NAME, problem="records no golden data")]
-    sets = [("example", "example", golden.inputs, golden.outputs)]
-    sets += [(s.name, s.kind, s.inputs, s.outputs) for s in golden.sets]
-    replays = []
-    for name, kind, inputs, outputs in sets:
-        in_path, out_path = _inside(folder, inputs), _inside(folder, outputs)
+    sets = [("example", "example", golden.inputs, golden.outputs, golden.onnx_test_data)]
+    sets += [(s.name, s.kind, s.inputs, s.outputs, s.onnx_test_data) for s in golden.sets]
+    replays, problems = [], []
+    for name, kind, inputs_rel, outputs_rel, pb_rel in sets:
+        in_path, out_path = inside(folder, inputs_rel), inside(folder, outputs_rel)
         if in_path is None or out_path is None:
-            return [], [IntegrityProblem(path=inputs, problem=f"golden set {name!r} points outside the folder")]
+            return [], [IntegrityProblem(path=inputs_rel, problem=f"golden set {name!r} points outside the folder")]
         try:
-            replays.append(ReplaySet(name, read_npz(in_path), read_npz(out_path), kind=kind))
+            inputs, outputs = read_npz(in_path), read_npz(out_path)
         except UsageError as e:
-            return [], [IntegrityProblem(path=inputs, problem=str(e))]
-    return replays, []
+            return [], [IntegrityProblem(path=inputs_rel, problem=str(e))]
+        if pb_rel is not None and (why := _pb_matches(folder, pb_rel, inputs, outputs)) is not None:
+            problems.append(IntegrityProblem(path=pb_rel, problem=why))
+        replays.append(ReplaySet(name, inputs, outputs, kind=kind))
+    return replays, problems
 
 
 _COMPARED_VERSIONS = ("torch", "onnx", "onnxruntime", "onnxscript", "safetensors", "numpy")
@@ -129,23 +90,44 @@ def _environment_drift(recorded: Environment, current: Environment) -> list[str]
     ]
 
 
+def _release(version: str | None) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(p) for p in (version or "").split(".")[:2])
+    except ValueError:
+        return None
+
+
 def _target_problems(root: Path, manifest: Report, target: Target) -> list[IntegrityProblem]:
     """ONNX files the target onnxruntime release cannot load (IR version, opset, another release's fusions)."""
     problems = []
     for name, record in manifest.formats.items():
-        if exporters.get(name).runtime != "onnxruntime":
+        if name not in exporters.names() or exporters.get(name).runtime != "onnxruntime" or not record.files:
             continue
-        path = _inside(root, record.files[0])
+        path = inside(root, record.files[0])
         if path is None or not path.is_file():
             continue
-        facts = graph_facts(path)
+        try:
+            facts = graph_facts(path)
+        except Exception:
+            continue  # a damaged file is reported by the integrity and parity checks
         problem = target.problem(facts["opset"], facts["ir_version"])
-        made_by = manifest.environment.onnxruntime or ""
-        if problem is None and name == "onnx_optimized" and tuple(map(int, made_by.split(".")[:2])) != target.version:
+        made_by = manifest.environment.onnxruntime
+        if problem is None and name == "onnx_optimized" and _release(made_by) != target.version:
             problem = f"onnxruntime {made_by}'s own optimized graph, not made for {target.label}"
         if problem:
             problems.append(IntegrityProblem(path=record.files[0], problem=f"{problem} (--target)", category="load"))
     return problems
+
+
+def _damaged_report(root: Path, current: Environment, problem: str) -> VerifyReport:
+    return VerifyReport(
+        folder=str(root),
+        environment=current,
+        files_checked=0,
+        integrity=[IntegrityProblem(path=MANIFEST_NAME, problem=problem)],
+        candidates=[],
+        verdict="fail",
+    )
 
 
 def verify(
@@ -159,9 +141,9 @@ def verify(
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
     Nothing the manifest names is loaded unless it is listed with a hash, lies inside the
-    folder and matches its hash. Model code is never imported: self-contained artifacts
-    replay the golden data, weights-only files are compared tensor by tensor with a
-    self-contained artifact that passed. ``runtimes`` limits the check to those runtimes.
+    folder and matches its hash. ``runtimes`` limits the check to those runtimes; ``target``
+    also fails ONNX files that onnxruntime release cannot load; ``against`` reports how far
+    the golden outputs moved from another folder's (failing beyond ``max_drift``).
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
@@ -173,15 +155,8 @@ def verify(
     try:
         manifest = read_manifest(root)
     except DamagedManifest as e:
-        return VerifyReport(
-            folder=str(root),
-            environment=current,
-            files_checked=0,
-            integrity=[IntegrityProblem(path=MANIFEST_NAME, problem=str(e))],
-            candidates=[],
-            verdict="fail",
-        )
-    problems = _consistency(manifest) + _integrity(root, manifest)
+        return _damaged_report(root, current, str(e))
+    problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
         problems += _target_problems(root, manifest, parsed_target)
@@ -202,14 +177,16 @@ def verify(
     results: dict[str, CandidateResult] = {}
     weights: list[str] = []
     for name, record in manifest.formats.items():
+        if name not in exporters.names():
+            continue  # reported by the consistency check
         exporter = exporters.get(name)
         if wanted is not None and exporter.runtime not in wanted:
             continue
         recorded = manifest.tolerances.get(name) or exporter.tolerance
         tol = recorded.model_copy(update={"source": "manifest"})
-        damaged = [f for f in record.files if f in broken or f not in listed or _inside(root, f) is None]
-        if damaged:
-            reason = f"{', '.join(damaged)} failed the integrity check: not loaded"
+        damaged = [f for f in record.files if f in broken or f not in listed or inside(root, f) is None]
+        if damaged or not record.files or record.files[0] != exporter.main_file:
+            reason = f"{', '.join(damaged or record.files or ['its files'])} failed the integrity check: not loaded"
             results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason)
         elif not replays:
             results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data")

@@ -76,7 +76,7 @@ def compare_array(
     # because quantization error follows a tensor's range rather than each value.
     scale = abs_r if tol.rtol_scope == "element" else np.full_like(abs_r, abs_r.max() if abs_r.size else 0.0)
     bound = tol.atol + tol.rtol * scale
-    outside = diff > bound
+    outside = ~(diff <= bound)  # written so that a NaN bound fails rather than passes
     if reference.dtype.kind in "biu" and candidate.dtype.kind in "biu":
         # float64 loses integers above 2**53; any integer difference is >= 1, so where the
         # bound is below 1, inequality alone decides.

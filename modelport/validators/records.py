@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["CandidateResult", "Category", "OutputCheck", "Tolerance", "Verdict"]
 
@@ -21,10 +21,11 @@ class Tolerance(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    atol: float
-    rtol: float
+    # Finite and non-negative: a NaN or infinite tolerance read from a manifest would pass anything.
+    atol: float = Field(ge=0, allow_inf_nan=False)
+    rtol: float = Field(ge=0, allow_inf_nan=False)
     rtol_scope: Literal["element", "tensor"] = "element"  # rtol times |r| of the element, or max |r| of the output
-    min_cosine: float | None = None  # lossy formats: every output's cosine similarity must reach this too
+    min_cosine: float | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)  # lossy formats: also this
     source: str = "default"  # "default", "--atol/--rtol", "--tol", "manifest"
 
     def describe(self) -> str:
