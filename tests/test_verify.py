@@ -412,3 +412,37 @@ def test_weights_of_a_user_model_are_checked_against_the_verified_program(tmp_pa
     bad = next(c for c in tampered.candidates if c.format == "safetensors")
     assert tampered.verdict == "fail" and bad.failures()
     assert all(f.category == "accuracy" and f.output.endswith("weight") for f in bad.failures())
+
+
+def _user_folder(tmp_path: Path, formats: str) -> Path:
+    folder = tmp_path / "tied"
+    assert modelport.run("tests/zoo.py:tied", out=folder, formats=formats, samples=0).verdict == "pass"
+    return folder
+
+
+def test_weights_with_keys_removed_or_added_fail(tmp_path: Path) -> None:
+    folder = _user_folder(tmp_path, "state_dict,torch_export")
+    assert modelport.verify(folder).verdict == "pass"
+    state = torch.load(folder / "state_dict.pt", weights_only=True)
+    del state["mix.bias"]
+    state["evil"] = torch.zeros(1)
+    torch.save(state, folder / "state_dict.pt")
+    rehash(folder, "state_dict.pt")
+    report = modelport.verify(folder)
+    bad = next(c for c in report.candidates if c.format == "state_dict")
+    assert report.verdict == "fail" and bad.category == "missing" and "evil" in (bad.reason or "")
+
+
+def test_weights_that_nothing_can_vouch_for_do_not_pass(tmp_path: Path) -> None:
+    """Without the model's code or a verified program, a weights-only folder cannot be proven: that is a failure."""
+    folder = _user_folder(tmp_path, "state_dict,safetensors")
+    report = modelport.verify(folder)
+    assert report.verdict == "fail"
+    assert all("cannot be verified without the model's code" in (c.reason or "") for c in report.candidates)
+
+
+def test_a_model_without_parameters_verifies(tmp_path: Path) -> None:
+    folder = tmp_path / "colliding"
+    report = modelport.run("tests/edge_models.py:colliding", out=folder, formats="state_dict,torch_export", samples=0)
+    assert report.verdict == "pass"
+    assert modelport.verify(folder).verdict == "pass"

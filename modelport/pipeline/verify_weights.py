@@ -55,9 +55,14 @@ def find_anchor(root: Path, manifest: Report, usable: Callable[[str], bool]) -> 
     return None
 
 
+def _missing(exporter: WeightsExporter, tol: Tolerance, reason: str) -> CandidateResult:
+    return not_run(exporter.candidate, exporter.name, exporter.runtime, tol, "missing", reason)
+
+
 def check_weights(
     exporter: WeightsExporter, root: Path, files: list[str], tol: Tolerance, anchor: Anchor | None
 ) -> CandidateResult:
+    """Every tensor of the weights file equals the anchor's tensor of the same name, and the names match exactly."""
     if anchor is None:
         return not_run(
             exporter.candidate,
@@ -65,29 +70,37 @@ def check_weights(
             exporter.runtime,
             tol,
             "load",
-            "no verified torch_export or onnx artifact to compare its tensors with (verify never imports model code)",
-            skipped=True,
+            "cannot be verified without the model's code: no verified torch_export or onnx artifact to compare "
+            "its tensors with (include torch_export in --formats)",
         )
     try:
         state = exporter.read_state(root / files[0])
     except StageError as e:
         return not_run(exporter.candidate, exporter.name, exporter.runtime, tol, "load", str(e))
     source, reference = anchor
+    # Graph exports of wrapped models name their tensors "model.<name>".
+    prefixed = bool(reference) and all(k.startswith("model.") for k in reference)
+    reference = {k.removeprefix("model.") if prefixed else k: v for k, v in reference.items()}
+    extra = sorted(k for k in state if k not in reference)
+    if extra:
+        return _missing(
+            exporter, tol, f"{files[0]} holds tensors the {source} artifact does not: {', '.join(extra[:5])}"
+        )
+    if source == "torch_export":  # the program holds exactly the model's state: the names must match exactly
+        absent = sorted(k for k in reference if k not in state)
+        if absent:
+            return _missing(
+                exporter, tol, f"{files[0]} lacks tensors the {source} artifact has: {', '.join(absent[:5])}"
+            )
     checks = []
     for key, value in state.items():
-        ref = reference.get(key, reference.get(f"model.{key}"))  # graph exports of wrapped models prefix "model."
-        if ref is None or not hasattr(value, "shape"):
-            continue
         try:
             candidate = torch_to_numpy(value)  # type: ignore[arg-type]
         except Exception as e:
-            return not_run(exporter.candidate, exporter.name, exporter.runtime, tol, "load", one_line(e))
+            return not_run(exporter.candidate, exporter.name, exporter.runtime, tol, "load", f"{key}: {one_line(e)}")
         checks.append(
-            compare_array(ref, candidate, tol, input_set=f"weights vs {source}", output=key).model_copy(
+            compare_array(reference[key], candidate, tol, input_set=f"weights vs {source}", output=key).model_copy(
                 update={"set_kind": "weights"}
             )
         )
-    if not checks:
-        reason = f"no tensor of {files[0]} has a counterpart in the {source} artifact"
-        return not_run(exporter.candidate, exporter.name, exporter.runtime, tol, "missing", reason)
     return summarise(exporter.candidate, exporter.name, exporter.runtime, tol, checks)
