@@ -241,6 +241,11 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         for check in report.drift:
             if check.verdict == "fail":
                 out.print(f"FAIL drift {check.input_set} {check.output}: {check.message}", highlight=False)
+        for note in report.notes:
+            if note.startswith("the run that wrote this folder failed"):
+                out.print(f"FAIL {note}", highlight=False)
+        for drift in report.environment_drift:
+            out.print(f"warning: {drift}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     from modelport.pipeline.ci_outputs import write_ci_outputs
 

@@ -73,16 +73,16 @@ def assert_parity(
     """
     from modelport.pipeline.run import run
 
-    def go(folder: Path) -> Report:
-        report = run(model, out=folder, formats=formats, example_inputs=example_inputs, force=True, **run_kwargs)
+    def go(folder: Path, force: bool) -> Report:
+        report = run(model, out=folder, formats=formats, example_inputs=example_inputs, force=force, **run_kwargs)
         if report.verdict != "pass":
             raise AssertionError(describe_failures(report))
         return report
 
-    if out is not None:
-        return go(Path(out))
+    if out is not None:  # the caller's folder: replaced only if modelport wrote it, as on the command line
+        return go(Path(out), force=False)
     with tempfile.TemporaryDirectory(prefix="modelport-test-") as tmp:
-        return go(Path(tmp) / "artifacts")
+        return go(Path(tmp) / "artifacts", force=True)
 
 
 def assert_matches_golden(
@@ -111,10 +111,8 @@ def assert_matches_golden(
             args = {s.name: numpy_to_torch(inputs[s.name], s.dtype) for s in signature.inputs}
             with torch.inference_mode():
                 out = model(**args) if signature.call == "keyword" else model(*args.values())
-            got: dict[str, np.ndarray] = {
-                spec.name: torch_to_numpy(t)
-                for spec, (_, t) in zip(signature.outputs, flatten_named(out), strict=False)
-            }
+            # By name, as run names them: a reordered dict or an extra output is a difference.
+            got: dict[str, np.ndarray] = {name: torch_to_numpy(t) for name, t in flatten_named(out)}
             checks = compare_outputs(read_npz(root / outputs_path), got, tol, input_set=name)
             failures += [c for c in checks if c.verdict == "fail"]
     finally:

@@ -95,3 +95,24 @@ def test_passing_verify_json_validates(tmp_path: Path, artifact_copy: Path, cli)
 def test_ci_outputs_inside_the_artifact_folder_are_refused(artifact_copy: Path, cli, flag: str) -> None:  # type: ignore[no-untyped-def]
     result = cli("verify", str(artifact_copy), flag, str(artifact_copy / "out.txt"))
     assert result.code == 2 and "inside the artifact folder" in result.err
+
+
+def test_every_verify_failure_reaches_the_junit_file(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A failed run's folder, drift beyond --max-drift and --target problems are all failures in JUnit too."""
+    failed = tmp_path / "failed"
+    assert cli("run", "--out", str(failed), "--formats", "onnx", "--tol", "onnx=0,0", "--samples", "0").code == 1
+    old = tmp_path / "old"
+    assert cli("run", "--out", str(old), "--formats", "onnx", "--samples", "0", "--seed", "0", "--quiet").code == 0
+    junit = tmp_path / "junit.xml"
+    result = cli(
+        "verify", str(failed), "--against", str(old), "--max-drift", "0", "--target", "onnxruntime==1.17",
+        "--junit-xml", str(junit), "--summary-md", str(tmp_path / "s.md"),
+    )  # fmt: skip
+    assert result.code == 1
+    text = junit.read_text()
+    assert 'classname="manifest" name="recorded verdict"' in text
+    assert 'classname="load"' in text and "(--target)" in text
+    summary = (tmp_path / "s.md").read_text()
+    assert "- load: model.onnx" in summary and "the run that wrote this folder failed" in summary
+    _, failures, _ = _junit_counts(junit)
+    assert failures >= 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import modelport
 from modelport.models import BUILTIN
 from modelport.testing import assert_matches_golden, assert_parity
 
@@ -14,6 +15,7 @@ pytest_plugins = ["pytester"]
 
 EXAMPLE_TEST = """
 import torch
+import modelport
 from modelport.models import BUILTIN
 
 
@@ -66,3 +68,40 @@ def test_assert_parity_passes_and_returns_the_report() -> None:
 
 def test_golden_check_passes_for_the_same_weights(mlp_folder: Path) -> None:
     assert_matches_golden(BUILTIN["mlp"].build(0)[0], mlp_folder)
+
+
+def test_golden_outputs_are_matched_by_name(tmp_path: Path) -> None:
+    """A model whose dict outputs come back in another order still matches; an extra output does not."""
+    from modelport.pipeline.run import run
+
+    class Two(torch.nn.Module):
+        def __init__(self, swap: bool = False, extra: bool = False) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 3)
+            self.swap, self.extra = swap, extra
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            h = self.lin(x)
+            out = {"probs": h.softmax(-1), "logits": h} if self.swap else {"logits": h, "probs": h.softmax(-1)}
+            return {**out, "more": h * 2} if self.extra else out
+
+    base = Two().eval()
+    assert (
+        run(base, example_inputs=torch.randn(2, 4), out=tmp_path / "two", formats="onnx", samples=0).verdict == "pass"
+    )
+    swapped = Two(swap=True).eval()
+    swapped.load_state_dict(base.state_dict())
+    assert_matches_golden(swapped, tmp_path / "two")
+    extra = Two(extra=True).eval()
+    extra.load_state_dict(base.state_dict())
+    with pytest.raises(AssertionError, match="more"):
+        assert_matches_golden(extra, tmp_path / "two")
+
+
+def test_assert_parity_never_replaces_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("mine")
+    with pytest.raises(modelport.UsageError, match="--force"):
+        assert_parity(BUILTIN["mlp"].build(0)[0].eval(), torch.randn(2, 20), out=victim)
+    assert (victim / "notes.txt").read_text() == "mine"

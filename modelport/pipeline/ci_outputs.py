@@ -65,11 +65,31 @@ def junit_xml(report: AnyReport) -> bytes:
     suite = ET.SubElement(root, "testsuite", name=name)
     if isinstance(report, VerifyReport):
         for problem in report.integrity:
-            case = ET.SubElement(suite, "testcase", classname="integrity", name=problem.path, time="0")
-            failure = ET.SubElement(case, "failure", type="integrity", message=problem.problem)
+            case = ET.SubElement(suite, "testcase", classname=problem.category, name=problem.path, time="0")
+            failure = ET.SubElement(case, "failure", type=problem.category, message=problem.problem)
             failure.text = f"{problem.path}: {problem.problem}"
+        recorded_failure = next(
+            (n for n in report.notes if n.startswith("the run that wrote this folder failed")), None
+        )
+        if recorded_failure is not None:
+            case = ET.SubElement(suite, "testcase", classname="manifest", name="recorded verdict", time="0")
+            ET.SubElement(case, "failure", type="integrity", message=recorded_failure).text = recorded_failure
     for cand in report.candidates:
         _candidate_cases(cand, suite)
+    if isinstance(report, VerifyReport):
+        for check in report.drift:
+            case = ET.SubElement(
+                suite, "testcase", classname="drift", name=f"{check.input_set}/{check.output}", time="0"
+            )
+            if check.verdict == "fail":
+                failure = ET.SubElement(case, "failure", type="accuracy", message=check.message or "")
+                failure.text = f"drift against {report.against}: {check.message} {_numbers(check)}"
+    else:
+        # Stages that fail outside any candidate (tensor I/O, determinism) are failures of their own.
+        for stage in report.stages:
+            if stage.status == "failed" and stage.name in ("tensors", "determinism", "manifest"):
+                case = ET.SubElement(suite, "testcase", classname="stage", name=stage.name, time=f"{stage.seconds:.3f}")
+                ET.SubElement(case, "failure", type="run", message=stage.reason or "").text = stage.reason
     cases = suite.findall("testcase")
     counts = {
         "tests": len(cases),
@@ -91,20 +111,37 @@ def summary_markdown(report: AnyReport) -> str:
     icon = "✅" if report.verdict == "pass" else "❌"
     lines = [f"### {icon} modelport {report.kind}: {model}: **{report.verdict.upper()}**", ""]
     if isinstance(report, VerifyReport):
-        lines += [f"- integrity: {p.path}: {p.problem}" for p in report.integrity]
+        lines += [f"- {p.category}: {p.path}: {p.problem}" for p in report.integrity]
         lines += [f"- note: {n}" for n in report.notes]
-        if report.integrity or report.notes:
+        lines += [f"- warning: {d}" for d in report.environment_drift]
+        if report.integrity or report.notes or report.environment_drift:
             lines.append("")
-    lines += ["| candidate | checks passed | max abs err | tol used | verdict |", "|---|---|---|---|---|"]
+    else:
+        failed = [s for s in report.stages if s.status == "failed"]
+        lines += [f"- stage {s.name} failed: {s.reason}" for s in failed]
+        if failed:
+            lines.append("")
+    lines += [
+        "| candidate | checks passed | edge cases passed | max abs err | tol used | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for cand in report.candidates:
-        passed = f"{sum(c.verdict == 'pass' for c in cand.checks)}/{len(cand.checks)}" if cand.checks else "-"
+        regular = [c for c in cand.checks if c.set_kind != "edge"]
+        edge = [c for c in cand.checks if c.set_kind == "edge"]
+        passed = f"{sum(c.verdict == 'pass' for c in regular)}/{len(regular)}" if regular else "-"
+        edge_passed = f"{sum(c.verdict == 'pass' for c in edge)}/{len(edge)}" if edge else "-"
         err = "-" if cand.max_abs_err is None else f"{cand.max_abs_err:.3g}"
         used = "-" if cand.tolerance_used is None else f"{cand.tolerance_used:.0%}"
         verdict: str = cand.verdict if cand.status != "skipped" else "skipped"
         if cand.verdict == "fail":
-            verdict = f"fail ({cand.category or 'accuracy'}): {cand.reason or ''}".replace("|", "\\|")
-        lines.append(f"| {cand.candidate} | {passed} | {err} | {used} | {verdict} |")
+            first = cand.failures()[0] if cand.failures() else None
+            why = cand.reason or (f"{first.input_set}/{first.output}: {first.message}" if first else "")
+            category = cand.category or (first.category if first else None) or "accuracy"
+            verdict = f"fail ({category}): {why}".replace("|", "\\|")
+        lines.append(f"| {cand.candidate} | {passed} | {edge_passed} | {err} | {used} | {verdict} |")
     failing = [(c.candidate, f) for c in report.candidates for f in c.failures()]
+    if isinstance(report, VerifyReport):
+        failing += [(f"drift vs {report.against}", c) for c in report.drift if c.verdict == "fail"]
     if failing:
         lines += ["", "| failing check | category | message |", "|---|---|---|"]
         for cand_name, check in failing[:20]:

@@ -16,6 +16,7 @@ from modelport.fsutil import sha256_file
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import read_manifest
 from modelport.pipeline.records import Report
+from modelport.pipeline.verify_manifest import inside
 from modelport.validators.compare import compare_array
 from modelport.validators.records import OutputCheck, Tolerance
 
@@ -44,9 +45,12 @@ def _golden_sets(folder: Path, manifest: Report) -> dict[str, tuple[dict[str, np
     listing += [(s.name, s.inputs, s.outputs) for s in manifest.golden.sets]
     sets = {}
     for name, inputs, outputs in listing:
-        paths = [folder / inputs, folder / outputs]
-        if all(p.is_file() and hashes.get(p.relative_to(folder).as_posix()) == sha256_file(p) for p in paths):
-            sets[name] = (read_npz(paths[0]), read_npz(paths[1]))
+        paths = [inside(folder, inputs), inside(folder, outputs)]
+        if all(
+            p is not None and p.is_file() and hashes.get(rel) == sha256_file(p)
+            for p, rel in zip(paths, (inputs, outputs), strict=True)
+        ):
+            sets[name] = (read_npz(paths[0]), read_npz(paths[1]))  # type: ignore[arg-type]
     return sets
 
 
