@@ -9,7 +9,10 @@ as notes too: they are the first clue when a trace specialised on the example in
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,7 @@ from modelport.fsutil import atomic_write
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["DEPRECATION_NOTE", "TorchScriptExporter", "quiet_jit"]
+__all__ = ["DEPRECATION_NOTE", "TorchScriptExporter", "quiet_jit", "strip_debug_records"]
 
 FILE = "model.torchscript.pt"
 DEPRECATION_NOTE = "TorchScript is deprecated upstream (torch.jit.* warns on every call); prefer onnx for deployment"
@@ -36,6 +39,31 @@ def _is_jit_deprecation(w: warnings.WarningMessage) -> bool:
 def quiet_jit(notes: list[str] | None = None) -> contextlib.AbstractContextManager[None]:
     """Silence torch.jit's deprecation warnings; keep every other warning (tracer warnings) as a note."""
     return collect_warnings(notes, drop=_is_jit_deprecation)
+
+
+def strip_debug_records(archive: bytes) -> bytes:
+    """The TorchScript archive without its ``*.debug_pkl`` records, and with a content-derived serialization id.
+
+    The debug records hold the builder's absolute source paths (the model's file, modelport's,
+    torch's in site-packages); ``torch.jit.load`` does not need them. The serialization id is
+    random per save; here it is a digest of the other records, so it changes only with them.
+    """
+    source = zipfile.ZipFile(io.BytesIO(archive))
+    kept = [i for i in source.infolist() if not i.filename.endswith(".debug_pkl")]
+    digest = hashlib.sha256()
+    for info in kept:
+        if not info.filename.endswith("serialization_id"):
+            digest.update(info.filename.encode() + source.read(info))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in kept:
+            data = source.read(info)
+            if info.filename.endswith(".data/serialization_id"):
+                data = digest.hexdigest()[: len(data)].encode()
+            clean = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            clean.compress_type = info.compress_type
+            target.writestr(clean, data)
+    return out.getvalue()
 
 
 class TorchScriptExporter(Exporter):
@@ -59,8 +87,10 @@ class TorchScriptExporter(Exporter):
                     # only without autograd, and the trace check would see two graphs.
                     with torch.no_grad():
                         module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
+                buffer = io.BytesIO()
+                torch.jit.save(module, buffer)
                 with atomic_write(request.folder / FILE) as fh:
-                    torch.jit.save(module, fh)
+                    fh.write(strip_debug_records(buffer.getvalue()))
         except Exception as e:
             other = "script" if method == "trace" else "trace"
             raise ExportError(
