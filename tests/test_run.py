@@ -11,26 +11,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import DEFAULT_CANDIDATES, load_manifest
+from conftest import ALL_FORMATS, DEFAULT_CANDIDATES, load_manifest
 
 import modelport
 from modelport.pipeline.golden import read_npz
 
-STAGES = [
-    "build",
-    "tensors",
-    "state_dict",
-    "safetensors",
-    "torchscript",
-    "torch_export",
-    "onnx",
-    "onnx_optimized",
-    "onnx_fp16",
-    "onnx_int8",
-    "validate",
-    "determinism",
-    "manifest",
-]
+STAGES = ["build", "tensors", *ALL_FORMATS, "validate", "determinism", "manifest"]
 SKIPPED = {"onnx_fp16", "onnx_int8", "determinism"}  # not in the default run
 CANDIDATES = DEFAULT_CANDIDATES
 SETS = [
