@@ -95,10 +95,6 @@ class Exporter(ABC):
     def candidate(self) -> str:
         return f"{self.name}@{self.runtime}"
 
-    @property
-    def needs_architecture(self) -> bool:
-        return self.role == "weights"
-
     def unsupported(self, request: ExportRequest) -> str | None:
         """Why this format cannot serve this model (it is then skipped with that reason), or None."""
         return None
