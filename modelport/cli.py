@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export again in a new process and compare every file's hash (TorchScript may differ)",
     )
+    _edges_flag(run)
     run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
     run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
@@ -135,10 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--max-drift", metavar="ATOL[,RTOL]", help="with --against: fail when an output moved more than this"
     )
+    verify.add_argument("--atol", type=_nonneg_float, metavar="X", help="judge every non-exact format by this atol")
+    verify.add_argument("--rtol", type=_nonneg_float, metavar="X", help="judge every non-exact format by this rtol")
+    verify.add_argument(
+        "--tol", action="append", metavar="LIST", help="per-format tolerances FORMAT=ATOL,RTOL (repeatable)"
+    )
+    verify.add_argument(
+        "--allow-loose",
+        action="store_true",
+        help="accept recorded tolerances looser than the documented defaults (otherwise an integrity failure)",
+    )
+    _edges_flag(verify)
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
     return parser
+
+
+def _edges_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict-edges",
+        action="store_true",
+        help="lossy formats (fp16, int8) also gate on the synthetic edge sets (zeros, inputs x100)",
+    )
 
 
 def _ci_flags(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +216,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         runtimes=args.runtimes,
         check_determinism=args.check_determinism,
         target=args.target,
+        strict_edges=args.strict_edges,
         force=args.force,
         on_stage=None if args.quiet else on_stage,
     )
@@ -217,7 +238,16 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
 
     ci_paths = _ci_paths(args, Path(args.folder))
     report = verify(
-        args.folder, runtimes=args.runtimes, target=args.target, against=args.against, max_drift=args.max_drift
+        args.folder,
+        runtimes=args.runtimes,
+        target=args.target,
+        against=args.against,
+        max_drift=args.max_drift,
+        atol=args.atol,
+        rtol=args.rtol,
+        tol=args.tol,
+        allow_loose=args.allow_loose,
+        strict_edges=args.strict_edges,
     )
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)

@@ -90,6 +90,9 @@ class Exporter(ABC):
     tolerance: ClassVar[Tolerance]  # the documented default
     tolerance_why: ClassVar[str]  # one line: why this default
     derives_from: ClassVar[str | None] = None  # a format whose export this one starts from
+    # Lossy by design (fp16, int8): judged on representative input sets; synthetic edge sets
+    # (zeros, inputs x100) are reported and flagged, and gate only with --strict-edges.
+    lossy: ClassVar[bool] = False
 
     @property
     def candidate(self) -> str:

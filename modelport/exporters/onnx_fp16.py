@@ -46,6 +46,7 @@ class OnnxFp16Exporter(Exporter):
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"
+    lossy = True
     tolerance = Tolerance(atol=1e-3, rtol=1e-2, rtol_scope="tensor", min_cosine=0.999)
     tolerance_why = "float16 keeps about 3 significant digits of each output's range, and its direction (cosine)"
 

@@ -31,6 +31,7 @@ class OnnxInt8Exporter(Exporter):
     runtime = "onnxruntime"
     role = "model"
     derives_from = "onnx"
+    lossy = True
     tolerance = Tolerance(atol=1e-2, rtol=0.05, rtol_scope="tensor", min_cosine=0.99)
     tolerance_why = "int8 error follows each output's range (5% of max|ref|), and its direction (cosine >= 0.99)"
 

@@ -88,11 +88,23 @@ def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[Repla
                 inputs=f"{base}/inputs.npz",
                 outputs=f"{base}/outputs.npz",
                 onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_{len(golden_sets) + 1}",
+                outputs64=_write64(folder, f"{base}/outputs64.npz", replay),
             )
         )
+    with64 = [r for r in replays if r.reference64]
     return Golden(
         inputs="golden/inputs.npz",
         outputs="golden/outputs.npz",
         onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_0",
+        outputs64=_write64(folder, "golden/outputs64.npz", replays[0]),
+        float64_estimate=with64[0].reference64_estimate if with64 else None,  # type: ignore[arg-type]
         sets=golden_sets,
     )
+
+
+def _write64(folder: Path, rel: str, replay: ReplaySet) -> str | None:
+    """The float64 re-run of the original's float outputs, when there is one."""
+    if not replay.reference64:
+        return None
+    write_npz(folder / rel, {k: np.asarray(v, dtype=np.float64) for k, v in replay.reference64.items()})
+    return rel

@@ -14,7 +14,7 @@ from modelport.exporters.base import FormatRecord
 from modelport.fsutil import atomic_write, sha256_file
 from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
-from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Report
+from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, GoldenSet, Report
 
 __all__ = ["DamagedManifest", "expected_roles", "list_artifacts", "read_manifest", "write_manifest"]
 
@@ -29,11 +29,12 @@ def expected_roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -
         for i, path in enumerate(record.files):
             known[path] = (record.format, record.roles.get(path, main_role if i == 0 else "extra"))
     if golden is not None:
-        known[golden.inputs] = ("golden", "golden-inputs")
-        known[golden.outputs] = ("golden", "golden-outputs")
-        for s in golden.sets:
-            known[s.inputs] = ("golden", "golden-inputs")
-            known[s.outputs] = ("golden", "golden-outputs")
+        entries: list[Golden | GoldenSet] = [golden, *golden.sets]
+        for g in entries:
+            known[g.inputs] = ("golden", "golden-inputs")
+            known[g.outputs] = ("golden", "golden-outputs")
+            if g.outputs64 is not None:
+                known[g.outputs64] = ("golden", "golden-outputs64")
     return known
 
 

@@ -75,6 +75,7 @@ class RunOptions:
     build: BuildOptions
     samples: int
     inputs_file: Path | None
+    strict_edges: bool = False  # lossy formats gate on synthetic edge sets too
 
     def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
         """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
@@ -101,6 +102,7 @@ class RunOptions:
         samples: object,
         runtimes: object = None,
         target: object = None,
+        strict_edges: object = False,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(_strings(formats, "--formats")) if formats is not None else None)
         wanted = exporters.parse_runtimes(_strings(runtimes, "--runtimes") if runtimes is not None else None)
@@ -141,6 +143,7 @@ class RunOptions:
             ),
             samples=_whole(samples, "--samples", 0, 1000),
             inputs_file=_path(inputs_file, "--inputs"),
+            strict_edges=bool(strict_edges),
         )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Golden",
     "GoldenSet",
     "IntegrityProblem",
+    "LostSet",
     "ModelInfo",
     "Report",
     "StageRecord",
@@ -107,15 +108,31 @@ class GoldenSet(_Record):
     inputs: str
     outputs: str
     onnx_test_data: str | None = None  # the same set as test_data_set_N/{input,output}_K.pb
+    outputs64: str | None = None  # the float outputs of the original re-run in float64
 
 
 class Golden(_Record):
-    """The example input X and the reference outputs, plus the other input sets the same way."""
+    """The example input X and the reference outputs, plus the other input sets the same way.
+
+    ``outputs64`` files hold the original's float outputs re-run in float64, from which
+    ``verify`` recomputes each check's rounding allowance; ``float64_estimate`` says how they
+    were computed ("copy": a float64 copy of the model; "layerwise": one module at a time).
+    """
 
     inputs: str
     outputs: str
     onnx_test_data: str | None = None
+    outputs64: str | None = None
+    float64_estimate: Literal["copy", "layerwise"] | None = None
     sets: list[GoldenSet]
+
+
+class LostSet(_Record):
+    """A generated input set the original model itself fails on: coverage the run could not have."""
+
+    name: str
+    kind: str
+    reason: str
 
 
 class Report(_Record):
@@ -135,6 +152,7 @@ class Report(_Record):
     stages: list[StageRecord]
     candidates: list[CandidateResult]
     determinism: Determinism | None = None  # set when --check-determinism ran
+    lost_coverage: list[LostSet] = []  # generated input sets dropped because the original fails on them
     notes: list[str] = []
     verdict: Verdict
     output_dir: str | None = None  # where the folder was written; not part of the manifest file

@@ -22,13 +22,13 @@ from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
 from modelport.pipeline.outdir import OutputFolder
-from modelport.pipeline.records import Determinism, Environment, Golden, Report, StageRecord
+from modelport.pipeline.records import Determinism, Environment, Golden, LostSet, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.signature import torch_to_numpy
-from modelport.validators.candidate import check_candidate, not_run
+from modelport.validators.candidate import check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult
 
 __all__ = ["run"]
@@ -55,6 +55,7 @@ def run(
     runtimes: str | Sequence[str] | None = None,
     check_determinism: bool = False,
     target: str | None = None,
+    strict_edges: bool = False,
     force: bool = False,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
@@ -83,6 +84,7 @@ def run(
         samples=samples,
         runtimes=runtimes,
         target=target,
+        strict_edges=strict_edges,
     )
     source = resolve_model(model, example_inputs)
     if check_determinism and not isinstance(model, str):
@@ -107,6 +109,7 @@ def run(
         ],
         "samples": options.samples,
         "target": target,
+        "strict_edges": options.strict_edges,
     }
     folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
     try:
@@ -222,10 +225,13 @@ def _run_stages(
 
     golden: Golden | None = None
     candidates: list[CandidateResult] = []
+    lost: list[LostSet] = []
 
     def validate(record: StageRecord) -> None:
         nonlocal golden
-        sets, replays = reference_replays(built, input_sets(built, options.seed, options.samples, user), record.notes)
+        all_sets = input_sets(built, options.seed, options.samples, user)
+        sets, replays, dropped = reference_replays(built, all_sets, record.notes)
+        lost.extend(dropped)
         golden = write_golden(folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
         dtypes = {t.name: t.dtype for t in built.signature.outputs}
@@ -251,15 +257,11 @@ def _run_stages(
                 replays,
                 tol,
                 dtypes,
+                gate_edges=options.strict_edges or not exporter.lossy,
             )
             hint = specialisation_hint(result, fmt)
             candidates.append(result.model_copy(update={"reason": hint}) if hint else result)
-        vacuous = sorted({(c.candidate, k.output) for c in candidates for k in c.checks if k.vacuous})
-        for cand_name, output in vacuous:
-            record.notes.append(
-                f"{cand_name} {output}: the atol is at least the output's largest value, so this check cannot fail; "
-                "tighten it with --tol"
-            )
+        record.notes.extend(vacuous_notes(candidates))
         failed = [f"{c.candidate} ({c.category or 'parity'})" for c in candidates if c.verdict == "fail"]
         if failed:
             raise RuntimeError(f"failed: {', '.join(failed)}")
@@ -307,6 +309,7 @@ def _run_stages(
             "atol": options.atol,
             "rtol": options.rtol,
             "tol": [f"{k}={a},{r}" if r is not None else f"{k}={a}" for k, (a, r) in options.per_format.items()],
+            "strict_edges": options.strict_edges,
         },
         tolerances=tolerances,
         formats=records,
@@ -315,6 +318,7 @@ def _run_stages(
         stages=log.records,
         candidates=candidates,
         determinism=determinism,
+        lost_coverage=lost,
         verdict="pass" if ok else "fail",
     )
 

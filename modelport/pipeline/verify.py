@@ -29,8 +29,9 @@ from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, inside, integrity
+from modelport.pipeline.verify_policy import verify_tolerances
 from modelport.pipeline.verify_weights import check_weights, find_anchor
-from modelport.validators.candidate import ReplaySet, check_candidate, not_run
+from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult, OutputCheck
 
 __all__ = ["verify"]
@@ -57,14 +58,34 @@ def _pb_matches(folder: Path, rel: str, inputs: dict[str, np.ndarray], outputs: 
     return None
 
 
+def _outputs64(
+    folder: Path, rel: str | None, outputs: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """A set's float64 outputs, which must be float64 arrays shaped like the float outputs they re-run."""
+    if rel is None:
+        return None, None
+    path = inside(folder, rel)
+    if path is None:
+        return None, "points outside the folder"
+    try:
+        arrays = read_npz(path)
+    except UsageError as e:
+        return None, str(e)
+    for key, array in arrays.items():
+        if key not in outputs or array.shape != outputs[key].shape or array.dtype != np.float64:
+            return None, f"{key!r} is not a float64 re-run of a golden output"
+    return arrays, None
+
+
 def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[IntegrityProblem]]:
     golden = manifest.golden
     if golden is None:
         return [], [IntegrityProblem(path=MANIFEST_NAME, problem="records no golden data")]
-    sets = [("example", "example", golden.inputs, golden.outputs, golden.onnx_test_data)]
-    sets += [(s.name, s.kind, s.inputs, s.outputs, s.onnx_test_data) for s in golden.sets]
+    sets = [("example", "example", golden.inputs, golden.outputs, golden.onnx_test_data, golden.outputs64)]
+    sets += [(s.name, s.kind, s.inputs, s.outputs, s.onnx_test_data, s.outputs64) for s in golden.sets]
+    estimate = golden.float64_estimate or "copy"
     replays, problems = [], []
-    for name, kind, inputs_rel, outputs_rel, pb_rel in sets:
+    for name, kind, inputs_rel, outputs_rel, pb_rel, rel64 in sets:
         in_path, out_path = inside(folder, inputs_rel), inside(folder, outputs_rel)
         if in_path is None or out_path is None:
             return [], [IntegrityProblem(path=inputs_rel, problem=f"golden set {name!r} points outside the folder")]
@@ -74,7 +95,10 @@ def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[Inte
             return [], [IntegrityProblem(path=inputs_rel, problem=str(e))]
         if pb_rel is not None and (why := _pb_matches(folder, pb_rel, inputs, outputs)) is not None:
             problems.append(IntegrityProblem(path=pb_rel, problem=why))
-        replays.append(ReplaySet(name, inputs, outputs, kind=kind))
+        outputs64, why64 = _outputs64(folder, rel64, outputs)
+        if why64 is not None:
+            problems.append(IntegrityProblem(path=rel64 or outputs_rel, problem=why64))
+        replays.append(ReplaySet(name, inputs, outputs, kind, outputs64, estimate))
     return replays, problems
 
 
@@ -137,6 +161,11 @@ def verify(
     target: str | None = None,
     against: str | Path | None = None,
     max_drift: str | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    tol: str | Sequence[str] | None = None,
+    allow_loose: bool = False,
+    strict_edges: bool = False,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -144,6 +173,9 @@ def verify(
     folder and matches its hash. ``runtimes`` limits the check to those runtimes; ``target``
     also fails ONNX files that onnxruntime release cannot load; ``against`` reports how far
     the golden outputs moved from another folder's (failing beyond ``max_drift``).
+    Tolerances follow the verifier's own policy (``verify_policy``): ``atol``/``rtol``/``tol``
+    win; a recorded tolerance looser than the default fails unless ``allow_loose``.
+    ``strict_edges`` makes lossy formats gate on the edge sets too.
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
@@ -158,6 +190,9 @@ def verify(
         return _damaged_report(root, current, str(e))
     problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
+    tolerances, loose = verify_tolerances(manifest, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose)
+    problems += loose
+    gate_edges = strict_edges or bool(manifest.options.get("strict_edges"))
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
         problems += _target_problems(root, manifest, parsed_target)
     listed = {a.path for a in manifest.artifacts}
@@ -182,14 +217,13 @@ def verify(
         exporter = exporters.get(name)
         if wanted is not None and exporter.runtime not in wanted:
             continue
-        recorded = manifest.tolerances.get(name) or exporter.tolerance
-        tol = recorded.model_copy(update={"source": "manifest"})
+        cand_tol = tolerances[name]
         damaged = [f for f in record.files if f in broken or f not in listed or inside(root, f) is None]
         if damaged or not record.files or record.files[0] != exporter.main_file:
             reason = f"{', '.join(damaged or record.files or ['its files'])} failed the integrity check: not loaded"
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", reason)
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", reason)
         elif not replays:
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, tol, "integrity", "no golden data")
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", "no golden data")
         elif isinstance(exporter, WeightsExporter) and builtin is None:
             weights.append(name)
         else:
@@ -200,8 +234,9 @@ def verify(
                 # Only modelport's own built-in architectures are built here, never the user's code.
                 functools.partial(exporter.load, root, record, manifest.signature, builtin),
                 replays,
-                tol,
+                cand_tol,
                 dtypes,
+                gate_edges=gate_edges or not exporter.lossy,
             )
     if weights:
         passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
@@ -209,9 +244,10 @@ def verify(
         for name in weights:
             exporter = exporters.get(name)
             assert isinstance(exporter, WeightsExporter)
-            tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
-            results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchor)
+            cand_tol = tolerances[name]
+            results[name] = check_weights(exporter, root, manifest.formats[name].files, cand_tol, anchor)
     candidates = [results[name] for name in manifest.formats if name in results]
+    notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []
     if against is not None:
         drift, drift_notes = compare_golden(root, manifest, Path(against), drift_tol)

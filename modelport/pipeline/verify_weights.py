@@ -20,7 +20,7 @@ from modelport.pipeline.records import Report
 from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import not_run, summarise
 from modelport.validators.compare import compare_array
-from modelport.validators.records import CandidateResult, Tolerance
+from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
 __all__ = ["Anchor", "check_weights", "find_anchor"]
 
@@ -92,7 +92,17 @@ def check_weights(
             return _missing(
                 exporter, tol, f"{files[0]} lacks tensors the {source} artifact has: {', '.join(absent[:5])}"
             )
-    checks = []
+    # The tensor names were compared above: that is a check even when both hold no tensor.
+    checks = [
+        OutputCheck(
+            input_set=f"weights vs {source}",
+            output="(tensor names)",
+            verdict="pass",
+            set_kind="weights",
+            elements=len(state),
+            mismatches=0,
+        )
+    ]
     for key, value in state.items():
         try:
             candidate = torch_to_numpy(value)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelport.validators.agreement import cosine_similarity, top1_agreement
 from modelport.validators.records import OutputCheck, Tolerance
+from modelport.validators.tolerance import fp64_allowance
 
 __all__ = ["compare_array", "compare_outputs"]
 
@@ -25,6 +26,7 @@ def compare_array(
     reference_dtype: str | None = None,
     candidate_dtype: str | None = None,
     reference64: np.ndarray | None = None,
+    reference64_estimate: str = "copy",
 ) -> OutputCheck:
     """Compare one candidate array with its reference.
 
@@ -32,7 +34,10 @@ def compare_array(
     ``rtol * max|r|``). NaN passes only where the reference is NaN at the same place; an
     infinity only where the reference holds the same infinity. The declared dtypes override
     the arrays' own (golden files store bfloat16 as float32). ``reference64``, the reference
-    re-run in float64, shows how much of the error is the reference's own rounding.
+    re-run in float64, shows how much of the error is the reference's own rounding; for a
+    non-exact, element-scope tolerance it also grounds the error budget: a check the element-wise
+    bound fails passes when ``max|c - r64| <= fp64_allowance(...)`` (``decided_by`` says which
+    bound decided, and with which float64 estimate: "copy" or "layerwise").
     """
     ref_dtype = reference_dtype or str(reference.dtype)
     cand_dtype = candidate_dtype or str(candidate.dtype)
@@ -105,6 +110,13 @@ def compare_array(
             vs_fp64 = float(np.abs(c - r64)[ok64].max()) if ok64.any() else None
     floats = reference.dtype.kind == "f" and candidate.dtype.kind == "f"
     cosine = cosine_similarity(reference, candidate) if floats else None
+    allowance = None
+    decided_by = "tolerance"
+    grounded = tol.rtol_scope == "element" and (tol.atol > 0 or tol.rtol > 0) and floats
+    if mismatches and grounded and rounding is not None and vs_fp64 is not None and not nonfinite_bad.any():
+        allowance = fp64_allowance(rounding, tol, float(abs_r.max()) if abs_r.size else 0.0)
+        if allowance is not None and vs_fp64 <= allowance:
+            decided_by = f"float64-{reference64_estimate}"
     check = base.model_copy(
         update={
             "cosine": cosine,
@@ -122,28 +134,41 @@ def compare_array(
             # atol at or above every reference value: even an all-zero candidate would pass.
             "vacuous": bool(abs_r.size and tol.atol > 0 and tol.atol >= float(abs_r.max())),
             "bit_exact": bit_exact,
+            "fp64_allowance": allowance,
+            "decided_by": decided_by,
         }
     )
-    if mismatches:
+    if mismatches and decided_by == "tolerance":
         return check.model_copy(
             update={
                 "verdict": "fail",
                 "category": "accuracy",
                 "message": (
                     f"{mismatches} of {reference.size} elements outside {tol.describe()} "
-                    f"(max abs err {max_abs:.3g}, max rel err {max_rel:.3g})"
+                    f"(max abs err {max_abs:.3g}, max rel err {max_rel:.3g})" + _fp64_why(vs_fp64, allowance)
                 ),
             }
         )
-    # The cosine gate is for float outputs whose angle is defined (an all-zero reference has none).
-    if tol.min_cosine is not None and floats and cosine is not None and cosine < tol.min_cosine:
-        return check.model_copy(
-            update={
-                "verdict": "fail",
-                "category": "accuracy",
-                "message": f"cosine similarity {cosine:.6f} < {tol.min_cosine:g}",
-            }
-        )
+    # The cosine gate: an all-zero reference has no direction, so the element-wise bound alone
+    # decides there; an all-zero candidate against a non-zero reference has lost every direction
+    # and fails (its cosine is taken as 0), however small the reference's values.
+    if tol.min_cosine is not None and floats:
+        if cosine is None and not _all_zero(reference, finite) and _all_zero(candidate, finite):
+            return check.model_copy(
+                update={
+                    "verdict": "fail",
+                    "category": "accuracy",
+                    "message": f"the candidate is all zeros where the reference is not (cosine 0 < {tol.min_cosine:g})",
+                }
+            )
+        if cosine is not None and cosine < tol.min_cosine:
+            return check.model_copy(
+                update={
+                    "verdict": "fail",
+                    "category": "accuracy",
+                    "message": f"cosine similarity {cosine:.6f} < {tol.min_cosine:g}",
+                }
+            )
     if not base.dtype_match:
         return check.model_copy(
             update={
@@ -155,6 +180,17 @@ def compare_array(
     return check
 
 
+def _all_zero(array: np.ndarray, finite: np.ndarray) -> bool:
+    values = np.asarray(array, dtype=np.float64).reshape(finite.shape)[finite]
+    return bool(values.size) and not values.any()
+
+
+def _fp64_why(vs_fp64: float | None, allowance: float | None) -> str:
+    if allowance is None or vs_fp64 is None:
+        return ""
+    return f"; {vs_fp64:.3g} from the float64 reference, beyond its rounding allowance {allowance:.3g}"
+
+
 def compare_outputs(
     reference: Mapping[str, np.ndarray],
     candidate: Mapping[str, np.ndarray],
@@ -164,6 +200,7 @@ def compare_outputs(
     declared_dtypes: Mapping[str, str] | None = None,
     reference64: Mapping[str, np.ndarray] | None = None,
     set_kind: str | None = None,
+    reference64_estimate: str = "copy",
 ) -> list[OutputCheck]:
     """Compare every reference output; a missing or unexpected output is a failed check, not an exception."""
     declared = declared_dtypes or {}
@@ -187,6 +224,7 @@ def compare_outputs(
                 reference_dtype=dtype,
                 candidate_dtype=dtype if candidate[name].dtype == ref.dtype else None,
                 reference64=(reference64 or {}).get(name),
+                reference64_estimate=reference64_estimate,
             )
         )
     checks += [

@@ -13,7 +13,44 @@ from collections.abc import Iterable, Mapping
 from modelport.errors import UsageError
 from modelport.validators.records import Tolerance
 
-__all__ = ["parse_float", "parse_tol_list", "resolve_tolerances"]
+__all__ = [
+    "FP64_CAP",
+    "FP64_ROUNDING_FACTOR",
+    "fp64_allowance",
+    "is_looser",
+    "parse_float",
+    "parse_tol_list",
+    "resolve_tolerances",
+]
+
+# The error budget grounded in the model's own rounding. A float32 runtime that reorders
+# float ops lands about as far from the exact (float64) result as the float32 original does;
+# a check the element-wise tolerance fails still passes when
+#     max|candidate - float64 reference| <= FP64_ROUNDING_FACTOR * max|original - float64 reference|,
+# an allowance capped at FP64_CAP times the tolerance's bound at the output's largest magnitude,
+# so that a numerically unstable model cannot widen it without limit. When the original's own
+# rounding error is beyond that cap, the float64 data vouch for nothing (a model that unstable,
+# or golden outputs that do not belong to the float64 ones): no allowance. A layer scaled by
+# 1.001 moves outputs by 1e-3 of their magnitude, orders above float32 rounding (about 1e-7).
+FP64_ROUNDING_FACTOR = 4.0
+FP64_CAP = 10.0
+
+
+def fp64_allowance(rounding: float, tol: Tolerance, max_abs_reference: float) -> float | None:
+    """How far from the float64 reference a candidate may be, given the original's own float32 rounding."""
+    cap = FP64_CAP * (tol.atol + tol.rtol * max_abs_reference)
+    if not rounding <= cap:
+        return None
+    return min(FP64_ROUNDING_FACTOR * rounding, cap)
+
+
+def is_looser(tol: Tolerance, default: Tolerance) -> bool:
+    """Whether ``tol`` accepts something the documented ``default`` would reject."""
+    if tol.atol > default.atol or tol.rtol > default.rtol:
+        return True
+    if tol.rtol_scope == "tensor" and default.rtol_scope == "element" and tol.rtol > 0:
+        return True
+    return default.min_cosine is not None and (tol.min_cosine is None or tol.min_cosine < default.min_cosine)
 
 
 def parse_float(text: str, what: str) -> float:
