@@ -99,4 +99,9 @@ class CandidateResult(BaseModel):
     min_top1_agreement: float | None = None
 
     def failures(self) -> list[OutputCheck]:
-        return [c for c in self.checks if c.verdict == "fail"]
+        """Failing checks that decide the verdict."""
+        return [c for c in self.checks if c.verdict == "fail" and c.gates]
+
+    def flagged(self) -> list[OutputCheck]:
+        """Failing checks reported but not gating (a lossy format on a synthetic edge set)."""
+        return [c for c in self.checks if c.verdict == "fail" and not c.gates]
