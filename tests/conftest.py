@@ -85,3 +85,35 @@ def rehash(folder: Path, rel: str) -> None:
     else:
         raise AssertionError(f"{rel} is not listed in the manifest")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+@pytest.fixture(autouse=True)
+def run_and_verify_agree(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The suite's invariant: every folder any test writes with verdict pass also passes ``verify``.
+
+    Checked the moment ``run`` commits the folder, before a test may tamper with it. Recorded
+    tolerances looser than the defaults are accepted here (``allow_loose``): that policy has its
+    own tests; this one is about run and verify reaching the same verdict on the same folder.
+    """
+    import modelport
+    from modelport.pipeline import run as run_module
+
+    original = run_module.OutputFolder.commit
+    disagreements: list[str] = []
+
+    def commit(self: Any) -> Path:
+        final: Path = original(self)
+        if load_manifest(final)["verdict"] == "pass":
+            report = modelport.verify(final, allow_loose=True)
+            if report.verdict != "pass":
+                why = [p.problem for p in report.integrity] + [
+                    f"{c.candidate}: {c.reason or [f.message for f in c.failures()]}"
+                    for c in report.candidates
+                    if c.verdict == "fail"
+                ]
+                disagreements.append(f"{final}: run passed, verify failed: {why}")
+        return final
+
+    monkeypatch.setattr(run_module.OutputFolder, "commit", commit)
+    yield
+    assert not disagreements, disagreements
