@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
@@ -67,10 +68,7 @@ class OnnxFp16Exporter(Exporter):
         with atomic_write(request.folder / FILE) as fh:
             fh.write(model.SerializeToString())
         path = request.folder / FILE
-        try:
-            onnx.checker.check_model(str(path))
-        except Exception as e:
-            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        check_onnx_file(path)
         size = path.stat().st_size
         return FormatRecord(
             format=self.name,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
@@ -38,7 +39,6 @@ class OnnxInt8Exporter(Exporter):
         return float32_only(request, "onnx_int8")
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        onnx = require("onnx")
         quantization = require("onnxruntime.quantization", "onnxruntime")
         QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
         notes: list[str] = []
@@ -62,10 +62,7 @@ class OnnxInt8Exporter(Exporter):
                 "dynamic quantization left no integer operator (it quantizes MatMul and Gemm, and this graph has "
                 "none): leave onnx_int8 out of --formats"
             )
-        try:
-            onnx.checker.check_model(str(path))
-        except Exception as e:
-            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        check_onnx_file(path)
         size = path.stat().st_size
         if size > 0.8 * fp32_bytes:
             notes.append(
