@@ -371,3 +371,57 @@ def test_subgraphs_are_checked_with_the_names_they_see(op: str) -> None:
             "subgraph 'then': a com.microsoft::Frobnicate node: no operator Frobnicate in domain 'com.microsoft' "
             "at opset 1, in onnx or in onnxruntime"
         ]
+
+
+# --- the int8 size note names the ops that kept their weights in float ---------------------------
+
+
+class _LSTMClassifier(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(100, 32)
+        self.lstm = torch.nn.LSTM(32, 64, batch_first=True)
+        self.head = torch.nn.Linear(64, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(self.emb(ids))
+        return self.head(h[:, -1])
+
+
+def _int8_record(model: object, tmp_path: Path, **kwargs: object) -> tuple[list[str], dict[str, object]]:
+    import modelport
+
+    report = modelport.run(model, out=tmp_path / "int8", formats="onnx_int8", samples=0, **kwargs)  # type: ignore[arg-type]
+    assert report.verdict == "pass", [(c.candidate, c.reason) for c in report.candidates]
+    stage = next(s for s in report.stages if s.name == "onnx_int8")
+    return stage.notes, dict(report.formats["onnx_int8"].details)
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
+def test_the_int8_note_names_an_lstm_not_convolutions(tmp_path: Path, exporter: str) -> None:
+    torch.manual_seed(0)
+    ids = torch.randint(0, 100, (2, 7), generator=torch.Generator().manual_seed(0))
+    notes, details = _int8_record(_LSTMClassifier().eval(), tmp_path, example_inputs=ids, onnx_exporter=exporter)
+    # LSTM: 4*64*(32+64) weights + 8*64 biases; the embedding 100*32; the head's 64*3 became int8.
+    lstm, emb = 4 * 64 * (32 + 64 + 2) * 4, 100 * 32 * 4
+    total = lstm + emb + 64 * 3 + 3 * 4 + 8  # + the head's bias, scale and zero point (about)
+    (note,) = [n for n in notes if "of the float32 size" in n]
+    assert f"LSTM x1 ({lstm / total:.0%} of the weights), Gather x1 ({emb / total:.0%})" in note, note
+    assert "convolution" not in note and "embeddings" not in note
+    assert str(details["float_weight_ops"]).startswith(f"LSTM x1 ({lstm / total:.0%}), Gather x1")
+
+
+def test_the_int8_note_names_the_convolutions_of_a_cnn(tmp_path: Path) -> None:
+    notes, details = _int8_record("tests/zoo.py:cnn", tmp_path)
+    (note,) = [n for n in notes if "of the float32 size" in n]
+    assert "these ops keep theirs in float: Conv x2 (" in note and "LSTM" not in note, note
+    assert str(details["float_weight_ops"]).startswith("Conv x2")
+
+
+def test_the_int8_note_of_a_quantized_model_says_its_weights_are_int8(tmp_path: Path) -> None:
+    """A tiny MLP's int8 file stays near the float32 size because of its graph, not because weights stayed float."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
+    notes, _ = _int8_record(model, tmp_path, example_inputs=torch.randn(2, 16), onnx_exporter="legacy")
+    (note,) = [n for n in notes if "of the float32 size" in n]
+    assert "of the weights are int8" in note and "keep theirs in float" not in note, note
