@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from modelport.errors import ExportError, one_line
+from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
 from modelport.exporters.onnx_check import check_onnx_file
-from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types
+from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types, read_graph
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
@@ -23,7 +23,7 @@ from modelport.validators.records import Tolerance
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["INTEGER_OPS", "OnnxInt8Exporter", "WeightShare", "float_weight_ops"]
+__all__ = ["INTEGER_OPS", "OnnxInt8Exporter", "WeightShare", "float_weight_ops", "int8_problem"]
 
 FILE = "model.int8.onnx"
 INTEGER_OPS = frozenset(
@@ -101,10 +101,21 @@ def float_weight_ops(model: onnx.ModelProto) -> tuple[list[WeightShare], float]:
     return shares, sum(by_op.values()) / total
 
 
+def int8_problem(model: onnx.ModelProto) -> str | None:
+    """Why this graph is not an int8 graph, or None (parity alone cannot tell: the float32 graph passes)."""
+    graph = model.graph
+    if not any(n.op_type in INTEGER_OPS for n in graph.node):
+        return "holds no integer operator (MatMulInteger, ...): it is not an int8 graph"
+    if not any(t.data_type in _BYTE_TYPES for t in graph.initializer):
+        return "holds no 8-bit weight: it is not an int8 graph"
+    return None
+
+
 def _size_note(ratio: float, shares: list[WeightShare], float_share: float) -> str:
     """Why the int8 file is nearly as large as the float32 one, from what the quantized graph holds."""
     if float_share >= 0.5:
-        named, covered = [], 0.0
+        named: list[str] = []
+        covered = 0.0
         for share in shares[:3]:  # the ops that hold most of the float weights
             named.append(str(share) if named else f"{share.op} x{share.nodes} ({share.share:.0%} of the weights)")
             covered += share.share
@@ -178,4 +189,7 @@ class OnnxInt8Exporter(Exporter):
         )
 
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        path = folder / record.files[0]
+        if path.is_file() and (problem := int8_problem(read_graph(path, self.name))) is not None:
+            raise LoadError(f"{record.files[0]} {problem}; re-export it with --formats onnx_int8")
         return load_ort(self.candidate, folder, record, signature)
