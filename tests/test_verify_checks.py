@@ -229,3 +229,26 @@ def test_the_float32_graph_would_pass_the_lossy_tolerances_on_parity_alone(all_f
         checks = compare_outputs(y, {"output": out}, exporters.get(fmt).tolerance, input_set="example")
         assert [c.verdict for c in checks] == ["pass"]
     assert onnx.load(str(all_formats / "model.onnx")).graph.initializer  # a real graph with weights
+
+
+def test_a_graph_without_weights_must_still_compute_in_float16() -> None:
+    """A model without weights converts to casts to float16; a file with neither weights nor casts is not fp16."""
+    from onnx import TensorProto, helper
+
+    from modelport.exporters.onnx_fp16 import float16_problem
+
+    def graph(nodes: list[onnx.NodeProto]) -> onnx.ModelProto:
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+        return helper.make_model(helper.make_graph(nodes, "g", [x], [y]))
+
+    plain = graph([helper.make_node("Add", ["x", "x"], ["y"])])
+    assert float16_problem(plain) == "holds no float16 weight or cast to float16: it is not a float16 graph"
+    half = graph(
+        [
+            helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+            helper.make_node("Add", ["h", "h"], ["s"]),
+            helper.make_node("Cast", ["s"], ["y"], to=TensorProto.FLOAT),
+        ]
+    )
+    assert float16_problem(half) is None
