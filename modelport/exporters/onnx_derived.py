@@ -6,6 +6,7 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord, Runner
@@ -15,7 +16,7 @@ from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.runtime import require
 from modelport.signature import Signature
 
-__all__ = ["base_onnx", "float32_only", "load_ort", "op_types"]
+__all__ = ["base_onnx", "float32_only", "load_ort", "op_types", "read_graph"]
 
 
 @contextlib.contextmanager
@@ -37,6 +38,14 @@ def float32_only(request: ExportRequest, what: str) -> str | None:
     if dtypes - {"float32"}:
         return f"{what} converts a float32 model; this one has {', '.join(sorted(dtypes))} parameters"
     return None
+
+
+def read_graph(path: Path, what: str) -> Any:
+    """The saved model (weights left on disk when external), or LoadError: the identity checks below read it."""
+    try:
+        return require("onnx").load(str(path), load_external_data=False)
+    except Exception as e:
+        raise LoadError(f"{path.name} cannot be read as an ONNX model ({what}): {e}") from e
 
 
 def op_types(path: Path) -> dict[str, int]:

@@ -6,23 +6,129 @@ onnxruntime's CPU provider has no ConvInteger kernel for int8 weights.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from modelport.errors import ExportError, one_line
+from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
-from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types
+from modelport.exporters.onnx_check import check_onnx_file
+from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types, read_graph
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["INTEGER_OPS", "OnnxInt8Exporter"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["INTEGER_OPS", "OnnxInt8Exporter", "WeightShare", "float_weight_ops", "int8_problem"]
 
 FILE = "model.int8.onnx"
 INTEGER_OPS = frozenset(
     {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "QGemm", "QAttention"}
 )
+# Ops that only move a weight on to the op that uses it (the dynamo exporter reshapes an LSTM's weights first).
+_PASS_THROUGH = frozenset(
+    {"Cast", "Concat", "Flatten", "Identity", "Reshape", "Slice", "Split", "Squeeze", "Transpose", "Unsqueeze"}
+)
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
+_BYTE_TYPES = frozenset({2, 3})  # UINT8, INT8: quantized weights
+
+
+class WeightShare(NamedTuple):
+    """An op type whose weights stay float: how many of its nodes hold some, and their share of all weight bytes."""
+
+    op: str
+    nodes: int
+    share: float
+
+    def __str__(self) -> str:
+        return f"{self.op} x{self.nodes} ({self.share:.0%})"
+
+
+def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    n = 1
+    for d in tensor.dims:
+        n *= d
+    return n * {10: 2, 16: 2, 11: 8, 2: 1, 3: 1}.get(tensor.data_type, 4)
+
+
+def _user(name: str, consumers: dict[str, list[onnx.NodeProto]]) -> onnx.NodeProto | None:
+    """The first node that computes with ``name``, looking through the ops that only reshape or cast it."""
+    queue, seen = [name], {name}
+    last = None
+    while queue:
+        for node in consumers.get(queue.pop(0), []):
+            if node.op_type not in _PASS_THROUGH:
+                return node
+            last = node
+            for out in node.output:
+                if out not in seen:
+                    seen.add(out)
+                    queue.append(out)
+    return last
+
+
+def float_weight_ops(model: onnx.ModelProto) -> tuple[list[WeightShare], float]:
+    """The ops whose weights stay in float in a quantized graph, largest first; and the float share of all weights.
+
+    Weights are the float and 8-bit initializers and constants; each is counted for the op that
+    uses it. Shares are of all weight bytes (float and int8), so a model whose weights were
+    quantized shows a small float share however large its file is next to its weights.
+    """
+    graph = model.graph
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    tensors = [(t.name, t) for t in graph.initializer]
+    tensors += [
+        (n.output[0], a.t) for n in graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"
+    ]
+    total = sum(_tensor_bytes(t) for _, t in tensors if t.data_type in _FLOAT_TYPES | _BYTE_TYPES)
+    by_op: Counter[str] = Counter()
+    holders: dict[str, set[int]] = {}
+    for name, tensor in tensors:
+        if tensor.data_type not in _FLOAT_TYPES or (user := _user(name, consumers)) is None:
+            continue
+        by_op[user.op_type] += _tensor_bytes(tensor)
+        holders.setdefault(user.op_type, set()).add(id(user))
+    if not total:
+        return [], 0.0
+    shares = [WeightShare(op, len(holders[op]), size / total) for op, size in by_op.most_common()]
+    return shares, sum(by_op.values()) / total
+
+
+def int8_problem(model: onnx.ModelProto) -> str | None:
+    """Why this graph is not an int8 graph, or None (parity alone cannot tell: the float32 graph passes)."""
+    graph = model.graph
+    if not any(n.op_type in INTEGER_OPS for n in graph.node):
+        return "holds no integer operator (MatMulInteger, ...): it is not an int8 graph"
+    if not any(t.data_type in _BYTE_TYPES for t in graph.initializer):
+        return "holds no 8-bit weight: it is not an int8 graph"
+    return None
+
+
+def _size_note(ratio: float, shares: list[WeightShare], float_share: float) -> str:
+    """Why the int8 file is nearly as large as the float32 one, from what the quantized graph holds."""
+    if float_share >= 0.5:
+        named: list[str] = []
+        covered = 0.0
+        for share in shares[:3]:  # the ops that hold most of the float weights
+            named.append(str(share) if named else f"{share.op} x{share.nodes} ({share.share:.0%} of the weights)")
+            covered += share.share
+            if covered >= 0.9 * float_share:
+                break
+        return (
+            f"{ratio:.0%} of the float32 size: dynamic quantization converts only MatMul and Gemm weights, "
+            f"and these ops keep theirs in float: {', '.join(named)}"
+        )
+    return (
+        f"{ratio:.0%} of the float32 size although {1 - float_share:.0%} of the weights are int8: the weights are "
+        "small next to the graph itself (names, shapes, scales and zero points)"
+    )
 
 
 class OnnxInt8Exporter(Exporter):
@@ -63,16 +169,11 @@ class OnnxInt8Exporter(Exporter):
                 "dynamic quantization left no integer operator (it quantizes MatMul and Gemm, and this graph has "
                 "none): leave onnx_int8 out of --formats"
             )
-        try:
-            onnx.checker.check_model(str(path))
-        except Exception as e:
-            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        check_onnx_file(path)
         size = path.stat().st_size
+        shares, float_share = float_weight_ops(onnx.load(str(path), load_external_data=False))
         if size > 0.8 * fp32_bytes:
-            notes.append(
-                f"only {size / fp32_bytes:.0%} of the float32 size: most weights are outside MatMul/Gemm "
-                "(convolutions, embeddings), which dynamic quantization leaves in float"
-            )
+            notes.append(_size_note(size / fp32_bytes, shares, float_share))
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
@@ -83,9 +184,13 @@ class OnnxInt8Exporter(Exporter):
                 "size_vs_fp32": round(size / fp32_bytes, 3),
                 "integer_ops": ", ".join(f"{k}x{v}" for k, v in sorted(integer.items())),
                 "weight_type": "int8",
+                "float_weight_ops": ", ".join(str(share) for share in shares if share.share >= 0.01),
             },
             notes=[n for n in notes if "pre-processing" not in n],
         )
 
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+        path = folder / record.files[0]
+        if path.is_file() and (problem := int8_problem(read_graph(path, self.name))) is not None:
+            raise LoadError(f"{record.files[0]} {problem}; re-export it with --formats onnx_int8")
         return load_ort(self.candidate, folder, record, signature)

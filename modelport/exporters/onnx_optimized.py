@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, load_ort, op_types
 from modelport.exporters.onnx_format import no_bfloat16
 from modelport.exporters.runtime import require
@@ -45,7 +46,6 @@ class OnnxOptimizedExporter(Exporter):
         return no_bfloat16(request)
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        onnx = require("onnx")
         ort = require("onnxruntime")
         with base_onnx(request) as source:
             before = op_types(source)
@@ -59,10 +59,7 @@ class OnnxOptimizedExporter(Exporter):
             except Exception as e:
                 raise ExportError(f"onnxruntime could not optimize the graph: {one_line(e)}") from e
         path = request.folder / FILE
-        try:
-            onnx.checker.check_model(str(path))
-        except Exception as e:
-            raise ExportError(f"onnx.checker rejected {FILE}: {one_line(e)}") from e
+        check_onnx_file(path)
         after = op_types(path)
         return FormatRecord(
             format=self.name,
