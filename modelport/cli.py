@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--max-drift", metavar="ATOL[,RTOL]", help="with --against: fail when an output moved more than this"
     )
+    verify.add_argument(
+        "--require-proof",
+        action="store_true",
+        help="fail weights files that verify can only call unproven (tensors no verified artifact holds)",
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
@@ -217,8 +222,17 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
 
     ci_paths = _ci_paths(args, Path(args.folder))
     report = verify(
-        args.folder, runtimes=args.runtimes, target=args.target, against=args.against, max_drift=args.max_drift
+        args.folder,
+        runtimes=args.runtimes,
+        target=args.target,
+        against=args.against,
+        max_drift=args.max_drift,
+        require_proof=args.require_proof,
     )
+    # An unproven file never counts as a pass: always said, even with --quiet.
+    unproven = [
+        f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
+    ]
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
@@ -227,6 +241,9 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  note: {note}", highlight=False)
         for drift in report.environment_drift:
             out.print(f"  [yellow]warning[/]: {drift}", highlight=False)
+        for line in unproven:
+            mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
+            out.print(f"  {mark}: {line}", highlight=False)
         print_parity(out, report, details=args.details)
         if report.against is not None:
             print_drift(out, report)
@@ -246,6 +263,8 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
                 out.print(f"FAIL {note}", highlight=False)
         for drift in report.environment_drift:
             out.print(f"warning: {drift}", highlight=False)
+        for line in unproven:
+            out.print(f"{'FAIL' if args.require_proof else 'warning'}: {line}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     from modelport.pipeline.ci_outputs import write_ci_outputs
 

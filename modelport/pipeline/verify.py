@@ -23,13 +23,14 @@ from modelport.exporters.runtime import require
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.models.source import BUILTIN
+from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, inside, integrity
-from modelport.pipeline.verify_weights import check_weights, find_anchor
+from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
 from modelport.validators.records import CandidateResult, OutputCheck
 
@@ -137,6 +138,7 @@ def verify(
     target: str | None = None,
     against: str | Path | None = None,
     max_drift: str | None = None,
+    require_proof: bool = False,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -144,6 +146,8 @@ def verify(
     folder and matches its hash. ``runtimes`` limits the check to those runtimes; ``target``
     also fails ONNX files that onnxruntime release cannot load; ``against`` reports how far
     the golden outputs moved from another folder's (failing beyond ``max_drift``).
+    A weights file whose tensors no verified artifact holds is "unproven": a warning, not a
+    pass; ``require_proof`` makes it a failure.
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
@@ -203,14 +207,7 @@ def verify(
                 tol,
                 dtypes,
             )
-    if weights:
-        passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
-        anchor = find_anchor(root, manifest, lambda fmt: fmt in passed)
-        for name in weights:
-            exporter = exporters.get(name)
-            assert isinstance(exporter, WeightsExporter)
-            tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
-            results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchor)
+    _prove_weights(root, manifest, results, weights)
     candidates = [results[name] for name in manifest.formats if name in results]
     drift: list[OutputCheck] = []
     if against is not None:
@@ -218,11 +215,13 @@ def verify(
         notes += drift_notes
     if not manifest.formats:
         notes.append("the manifest records no artifact to verify")
+    if require_proof:
+        notes += [f"{c.candidate}{REQUIRED}" for c in candidates if c.verdict == "unproven"]
     ok = (
         not problems
         and manifest.verdict == "pass"
         and bool(candidates)
-        and all(c.verdict == "pass" for c in candidates)
+        and all(c.verdict == "pass" or (c.verdict == "unproven" and not require_proof) for c in candidates)
         and all(c.verdict == "pass" for c in drift)
     )
     return VerifyReport(
@@ -239,6 +238,29 @@ def verify(
         notes=notes,
         verdict="pass" if ok else "fail",
     )
+
+
+def _prove_weights(root: Path, manifest: Report, results: dict[str, CandidateResult], weights: list[str]) -> None:
+    """Weights files of a user's model, proven against the artifacts that just passed; every passing file's proof."""
+    for name, result in results.items():
+        if result.verdict == "pass" and result.status == "ok":
+            results[name] = result.model_copy(update={"proof": REPLAYED})
+    if not weights:
+        return
+    passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
+    anchors = Anchors(root, manifest.formats, lambda fmt: fmt in passed)
+    recorded = next((c for c in manifest.candidates if c.format == "torch_export"), None)
+    no_program = program_state(
+        "torch_export" in manifest.options.get("formats", []),
+        "torch_export" in manifest.formats,
+        results.get("torch_export"),
+        recorded.reason if recorded is not None and recorded.status == "skipped" else None,
+    )
+    for name in weights:
+        exporter = exporters.get(name)
+        assert isinstance(exporter, WeightsExporter)
+        tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
+        results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchors, no_program)
 
 
 def _golden_paths(manifest: Report) -> set[str]:
