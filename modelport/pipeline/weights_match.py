@@ -275,7 +275,11 @@ class _Matcher:
         return Match(key, "fail", source, detail, reference=view)
 
     def counterpart(self, key: str) -> tuple[str, str, np.ndarray] | None:
-        """An unclaimed float anchor tensor that could be this one's (same shape, transposed, same size)."""
+        """An unclaimed float anchor tensor that could be this one's (same shape, transposed, same size).
+
+        Returned as the view of it nearest to the tensor, so that the failure's numbers mean something:
+        transposed or not, and with its row blocks in the order that fits best (LSTM/GRU gates).
+        """
         t = self.state[key]
         if not _is_float(t) or t.size < 2:
             return None  # 1-element graph constants (eps, scales, shapes) are everywhere
@@ -284,16 +288,30 @@ class _Matcher:
             for n, ref in a.tensors.items():
                 if (a.source, n) in self.claimed or ref.dtype != t.dtype or ref.size != t.size:
                     continue
-                if ref.shape == t.shape:
-                    view = ref
-                elif t.ndim == 2 and ref.shape == t.shape[::-1]:
-                    view = ref.T
-                else:
-                    view = ref.reshape(t.shape)
-                err = float(np.max(np.abs(view.astype(np.float64) - t.astype(np.float64))))
-                if best is None or err < best[0]:
-                    best = (err, (a.source, n, view))
+                for view in _views(ref, t):
+                    err = float(np.max(np.abs(view.astype(np.float64) - t.astype(np.float64))))
+                    if best is None or err < best[0]:
+                        best = (err, (a.source, n, view))
         return best[1] if best else None
+
+
+def _views(ref: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+    """``ref`` seen in ``t``'s shape: as is, transposed (2-D), and with its k row blocks reordered to fit ``t``."""
+    views = [ref.reshape(t.shape)]
+    if t.ndim == 2 and ref.shape == t.shape[::-1]:
+        views.append(ref.T)
+    rows = t.shape[0] if t.ndim else 0
+    flat = np.ascontiguousarray(ref).reshape(-1)
+    for k in (2, 3, 4):
+        if rows % k:
+            continue
+        blocks = np.split(t, k, axis=0)
+        slices = flat.reshape(k, -1)
+        nearest = [
+            slices[int(np.argmin([np.max(np.abs(s - b.reshape(-1)), initial=0.0) for s in slices]))] for b in blocks
+        ]
+        views.append(np.concatenate(nearest).reshape(t.shape))
+    return views
 
 
 def match_tensors(state: Mapping[str, np.ndarray], anchors: list[AnchorTensors]) -> dict[str, Match]:
