@@ -92,8 +92,6 @@ def test_verify_passes_folders_whose_onnx_renames_weights(
         assert how in cand.proof and "by name" in cand.proof
         assert len(cand.checks) == len(state) and all(c.bit_exact for c in cand.checks)
     assert _candidate(report, "onnx@onnxruntime").proof == "intact by sha256; replayed every golden set"
-    run_notes = [n for s in modelport.verify(folder).candidates for n in [s.reason or ""]]
-    assert not any("unproven" in n for n in run_notes)
 
 
 # --- 2. a tensor scaled by 1.001, re-hashed, fails verify by name ------------------------------------
@@ -147,6 +145,8 @@ def test_a_scaled_tensor_fails_verify(
     assert [(f.output, f.category) for f in bad.failures()] == [(key, "accuracy")]
     failure = bad.failures()[0]
     assert failure.input_set == "weights vs onnx"
+    expected = "differs from the tensor of that name" if by_name else "matches no verified tensor, while"
+    assert (failure.message or "").startswith(expected) or rows != slice(None)
     if rows == slice(None):  # the numbers: the tensor against the one it should have been
         assert failure.max_abs_err is not None and failure.max_abs_err > 0
         assert failure.max_rel_err is not None and failure.max_rel_err == pytest.approx(SCALE - 1, rel=0.01)
@@ -160,9 +160,27 @@ def test_a_scaled_tensor_fails_verify(
 # --- 3. keys only removed ----------------------------------------------------------------------------
 
 
-def test_weights_with_a_key_only_removed_fail(tmp_path: Path) -> None:
-    folder = _run(tmp_path / "ub", f"{MODELS}:unused_buffer", "state_dict,torch_export")
-    assert modelport.verify(folder).verdict == "pass"
+@pytest.fixture(scope="module")
+def with_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder whose .pt2 program holds every tensor by name (even a buffer no graph reads)."""
+    folder = _run(tmp_path_factory.mktemp("weights") / "ub", f"{MODELS}:unused_buffer", "state_dict,torch_export")
+    cand = _candidate(modelport.verify(folder), "state_dict@torch")
+    assert cand.proof == "intact by sha256; all 3 tensors identical to the verified torch_export program's (3 by name)"
+    return folder
+
+
+def test_a_scaled_tensor_fails_against_the_program(with_program: Path, tmp_path: Path) -> None:
+    folder = _copy(with_program, tmp_path)
+    _scale_state_dict(folder / "state_dict.pt", "step_count")
+    rehash(folder, "state_dict.pt")
+    bad = _candidate(modelport.verify(folder), "state_dict@torch")
+    assert bad.verdict == "fail"
+    assert [(f.output, f.input_set) for f in bad.failures()] == [("step_count", "weights vs torch_export")]
+    assert bad.failures()[0].max_rel_err == pytest.approx(SCALE - 1, rel=0.01)
+
+
+def test_weights_with_a_key_only_removed_fail(with_program: Path, tmp_path: Path) -> None:
+    folder = _copy(with_program, tmp_path)
     state = torch.load(folder / "state_dict.pt", weights_only=True)
     del state["fc.bias"]
     torch.save(state, folder / "state_dict.pt")
@@ -253,8 +271,11 @@ def test_a_tensor_in_no_graph_is_unproven(
     assert [(c.get("classname"), c.get("name")) for c in skipped] == [("state_dict@torch", "proof")]
     assert "unproven" in (ci / "s.md").read_text()
 
-    strict = cli("verify", str(folder), "--require-proof", "--quiet")
+    assert "│ unproven: intact by sha256 only" in result.out  # the table's verdict column
+    strict = cli("verify", str(folder), "--require-proof", "--quiet", "--junit-xml", str(ci / "strict.xml"))
     assert strict.code == 1 and "FAIL: state_dict@torch is unproven" in strict.out
+    failed = [c for c in ET.parse(ci / "strict.xml").getroot().iter("testcase") if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failed] == [("state_dict@torch", "proof")]
     assert modelport.verify(folder, require_proof=True).verdict == "fail"
 
 
