@@ -300,3 +300,18 @@ def test_a_tampered_tensor_folded_into_the_graph_fails(tmp_path: Path, exporter:
     bad = _candidate(report, "state_dict@torch")
     assert report.verdict == "fail" and bad.verdict == "fail"
     assert key in {f.output for f in bad.failures()}
+
+
+def test_without_a_program_the_weights_files_must_agree_on_their_names(lstm_legacy: Path, tmp_path: Path) -> None:
+    """Every remaining tensor is proven against the ONNX file, but the file no longer loads: the other file says so."""
+    folder = _copy(lstm_legacy, tmp_path)
+    state = torch.load(folder / "state_dict.pt", weights_only=True)
+    del state["head.bias"]
+    torch.save(state, folder / "state_dict.pt")
+    rehash(folder, "state_dict.pt")
+    report = modelport.verify(folder)
+    assert report.verdict == "fail"
+    for name in WEIGHTS.values():
+        cand = _candidate(report, name)
+        assert (cand.verdict, cand.category) == ("fail", "missing")
+        assert "only model.safetensors holds head.bias" in (cand.reason or "")

@@ -30,7 +30,7 @@ from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, inside, integrity
-from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state
+from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
 from modelport.validators.records import CandidateResult, OutputCheck
 
@@ -256,11 +256,20 @@ def _prove_weights(root: Path, manifest: Report, results: dict[str, CandidateRes
         results.get("torch_export"),
         recorded.reason if recorded is not None and recorded.status == "skipped" else None,
     )
+    states = {}
     for name in weights:
         exporter = exporters.get(name)
         assert isinstance(exporter, WeightsExporter)
         tol = (manifest.tolerances.get(name) or exporter.tolerance).model_copy(update={"source": "manifest"})
-        results[name] = check_weights(exporter, root, manifest.formats[name].files, tol, anchors, no_program)
+        read = read_weights(exporter, root, manifest.formats[name].files, tol)
+        if isinstance(read, CandidateResult):
+            results[name] = read
+        else:
+            states[name] = (exporter, tol, read)
+    for name, (exporter, tol, state) in states.items():
+        files = manifest.formats[name].files
+        peers = {manifest.formats[n].files[0]: s for n, (_, _, s) in states.items() if n != name}
+        results[name] = check_weights(exporter, root, files, tol, anchors, no_program, state=state, peers=peers)
 
 
 def _golden_paths(manifest: Report) -> set[str]:

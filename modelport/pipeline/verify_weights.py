@@ -26,7 +26,7 @@ from modelport.validators.candidate import not_run, summarise
 from modelport.validators.compare import compare_array
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
-__all__ = ["PROGRAM_FIX", "REPLAYED", "Anchors", "check_weights", "program_state"]
+__all__ = ["PROGRAM_FIX", "REPLAYED", "Anchors", "check_weights", "program_state", "read_weights", "weights_notes"]
 
 PROGRAM_FIX = "include torch_export in --formats: its program holds every tensor by name"
 REPLAYED = "intact by sha256; replayed every golden set"
@@ -172,20 +172,57 @@ def _keys_problem(file: str, state: Mapping[str, object], program: AnchorTensors
     return None
 
 
-def check_weights(
-    exporter: WeightsExporter, root: Path, files: list[str], tol: Tolerance, anchors: Anchors, no_program: str
-) -> CandidateResult:
-    """Prove each tensor of the weights file against the verified artifacts; ``no_program`` says why no .pt2."""
+State = dict[str, np.ndarray]
+
+
+def read_weights(exporter: WeightsExporter, root: Path, files: list[str], tol: Tolerance) -> State | CandidateResult:
+    """The weights file's tensors as numpy arrays, or the failed candidate saying why it cannot be read."""
     fmt, cand, runtime = exporter.name, exporter.candidate, exporter.runtime
     try:
         raw = exporter.read_state(root / files[0])
-        state = {k: torch_to_numpy(v) for k, v in raw.items()}  # type: ignore[arg-type]
+        return {k: torch_to_numpy(v) for k, v in raw.items()}  # type: ignore[arg-type]
     except StageError as e:
         return not_run(cand, fmt, runtime, tol, "load", str(e))
     except Exception as e:
         return not_run(cand, fmt, runtime, tol, "load", f"{files[0]}: {one_line(e)}")
+
+
+def _peers_problem(file: str, state: State, peers: Mapping[str, State]) -> str | None:
+    """Without a program, the folder's weights files must at least hold the same tensor names."""
+    for other, theirs in peers.items():
+        only_here, only_there = sorted(set(state) - set(theirs)), sorted(set(theirs) - set(state))
+        if only_here or only_there:
+            sides = [f"only {file} holds {_names(only_here)}"] if only_here else []
+            sides += [f"only {other} holds {_names(only_there)}"] if only_there else []
+            return f"{file} and {other} disagree on their tensor names: {'; '.join(sides)}"
+    return None
+
+
+def check_weights(
+    exporter: WeightsExporter,
+    root: Path,
+    files: list[str],
+    tol: Tolerance,
+    anchors: Anchors,
+    no_program: str,
+    *,
+    state: State | None = None,
+    peers: Mapping[str, State] | None = None,
+) -> CandidateResult:
+    """Prove each tensor of the weights file against the verified artifacts; ``no_program`` says why no .pt2.
+
+    ``state`` is the file's tensors when already read; ``peers`` the other weights files' of the folder.
+    """
+    fmt, cand, runtime = exporter.name, exporter.candidate, exporter.runtime
+    if state is None:
+        read = read_weights(exporter, root, files, tol)
+        if isinstance(read, CandidateResult):
+            return read
+        state = read
     program = anchors.get("torch_export")
     if program is not None and (problem := _keys_problem(files[0], state, program)) is not None:
+        return not_run(cand, fmt, runtime, tol, "missing", problem)
+    if program is None and peers and (problem := _peers_problem(files[0], state, peers)) is not None:
         return not_run(cand, fmt, runtime, tol, "missing", problem)
     used = [program] if program is not None else []
     matches = list(match_tensors(state, used).values())

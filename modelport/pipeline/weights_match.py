@@ -60,38 +60,42 @@ def _constant(a: np.ndarray) -> bool:
     return a.size == 0 or bool(np.all(a.reshape(-1) == a.reshape(-1)[0]))
 
 
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _bits(a: np.ndarray) -> np.ndarray | None:
+    """The array's elements as unsigned integers of the same width: compared bit for bit (NaN, -0.0)."""
+    uint = _UINT.get(a.dtype.itemsize)
+    return None if uint is None else np.ascontiguousarray(a).reshape(-1).view(uint)
+
+
 class _Slices:
-    """Aligned contiguous slices of every anchor tensor, indexed by their bytes, built per slice size."""
+    """Aligned contiguous slices of the anchor tensors, searched by their bits (vectorised, no index to build)."""
 
     def __init__(self, anchors: list[AnchorTensors]) -> None:
         self._anchors = anchors
-        self._index: dict[tuple[str, int], dict[int, list[tuple[str, str, int]]]] = {}
-
-    def _build(self, dtype: np.dtype, n: int) -> dict[int, list[tuple[str, str, int]]]:
-        key = (dtype.str, n)
-        if key not in self._index:
-            index: dict[int, list[tuple[str, str, int]]] = {}
-            for anchor in self._anchors:
-                for name, a in anchor.tensors.items():
-                    if a.dtype != dtype or a.size < n or a.size % n:
-                        continue
-                    rows = np.ascontiguousarray(a).reshape(-1, n)
-                    for r in range(rows.shape[0]):
-                        index.setdefault(hash(rows[r].tobytes()), []).append((anchor.source, name, r))
-            self._index[key] = index
-        return self._index[key]
+        self._bits: dict[tuple[str, str], np.ndarray | None] = {}
 
     def find(self, block: np.ndarray, claimed: set[tuple[str, str]]) -> tuple[str, str, int] | None:
-        """Where ``block``'s bytes lie at an aligned offset inside an anchor tensor; unclaimed tensors first."""
-        flat = np.ascontiguousarray(block).reshape(-1)
-        if flat.size == 0:
+        """Where ``block``'s bits lie at an aligned offset inside an anchor tensor; unclaimed tensors first."""
+        want = _bits(block)
+        n = block.size
+        if want is None or n == 0:
             return None
-        data = flat.tobytes()
         hits = []
-        for source, name, row in self._build(flat.dtype, flat.size).get(hash(data), []):
-            a = self._tensor(source, name)
-            if np.ascontiguousarray(a).reshape(-1, flat.size)[row].tobytes() == data:
-                hits.append((source, name, row))
+        for anchor in self._anchors:
+            for name, a in anchor.tensors.items():
+                if a.dtype != block.dtype or a.size < n or a.size % n:
+                    continue
+                key = (anchor.source, name)
+                if key not in self._bits:
+                    self._bits[key] = _bits(a)
+                bits = self._bits[key]
+                assert bits is not None  # same dtype as the block
+                rows = bits.reshape(-1, n)
+                first = np.flatnonzero(rows[:, 0] == want[0])  # cheap: one element per row
+                same = first[(rows[first] == want).all(axis=1)] if first.size else first
+                hits += [(anchor.source, name, int(r)) for r in same[:1]]
         hits.sort(key=lambda h: (h[0], h[1]) in claimed)
         return hits[0] if hits else None
 
