@@ -4,8 +4,8 @@
    folder, with their hashes; the manifest agrees with itself;
 2. parity: each artifact is loaded *from the folder* by its runtime and replays every
    golden input set against the golden outputs, at the tolerances the manifest records.
-   No model code is imported: weights-only files of a user's model are compared tensor by
-   tensor with the verified ``.pt2`` (``verify_weights``).
+   No model code is imported: each tensor of a user's weights-only files is found in the
+   verified ``.pt2`` or ONNX file, or the file is unproven (``verify_weights``).
 """
 
 from __future__ import annotations
