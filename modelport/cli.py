@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept recorded tolerances looser than the documented defaults (otherwise an integrity failure)",
     )
     _edges_flag(verify)
+    verify.add_argument(
+        "--require-proof",
+        action="store_true",
+        help="fail weights files that verify can only call unproven (tensors no verified artifact holds)",
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
@@ -248,7 +253,12 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         tol=args.tol,
         allow_loose=args.allow_loose,
         strict_edges=args.strict_edges,
+        require_proof=args.require_proof,
     )
+    # An unproven file never counts as a pass: always said, even with --quiet.
+    unproven = [
+        f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
+    ]
     if not args.quiet:
         out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
         for problem in report.integrity:
@@ -257,6 +267,9 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  note: {note}", highlight=False)
         for drift in report.environment_drift:
             out.print(f"  [yellow]warning[/]: {drift}", highlight=False)
+        for line in unproven:
+            mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
+            out.print(f"  {mark}: {line}", highlight=False)
         print_parity(out, report, details=args.details)
         if report.against is not None:
             print_drift(out, report)
@@ -276,6 +289,8 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
                 out.print(f"FAIL {note}", highlight=False)
         for drift in report.environment_drift:
             out.print(f"warning: {drift}", highlight=False)
+        for line in unproven:
+            out.print(f"{'FAIL' if args.require_proof else 'warning'}: {line}", highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     from modelport.pipeline.ci_outputs import write_ci_outputs
 

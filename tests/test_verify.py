@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import modelport
+from modelport.pipeline.verify_weights import PROGRAM_FIX
 
 CANDIDATES = DEFAULT_CANDIDATES
 SCALE = 1.001  # small enough that every file still loads, far beyond every recorded tolerance
@@ -434,11 +435,14 @@ def test_weights_with_keys_removed_or_added_fail(tmp_path: Path) -> None:
 
 
 def test_weights_that_nothing_can_vouch_for_do_not_pass(tmp_path: Path) -> None:
-    """Without the model's code or a verified program, a weights-only folder cannot be proven: that is a failure."""
+    """Without the model's code or a verified artifact, a weights-only folder is unproven: never a pass."""
     folder = _user_folder(tmp_path, "state_dict,safetensors")
     report = modelport.verify(folder)
-    assert report.verdict == "fail"
-    assert all("cannot be verified without the model's code" in (c.reason or "") for c in report.candidates)
+    assert [(c.status, c.verdict) for c in report.candidates] == [("unproven", "unproven")] * 2
+    assert all((c.proof or "").startswith("intact by sha256 only: no verified") for c in report.candidates)
+    assert all(c.reason == "torch_export was not selected; " + PROGRAM_FIX for c in report.candidates)
+    assert report.verdict == "pass"  # nothing failed; the CLI warns, and --require-proof fails it
+    assert modelport.verify(folder, require_proof=True).verdict == "fail"
 
 
 def test_a_model_without_parameters_verifies(tmp_path: Path) -> None:

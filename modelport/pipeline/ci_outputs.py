@@ -40,8 +40,20 @@ def _numbers(check: OutputCheck) -> str:
     return ", ".join(parts)
 
 
-def _candidate_cases(cand: CandidateResult, suite: ET.Element) -> None:
+REQUIRED = " is unproven (--require-proof)"  # the verify note that makes an unproven candidate a failure
+
+
+def _candidate_cases(cand: CandidateResult, suite: ET.Element, *, proof_required: bool = False) -> None:
     tol = cand.tolerance.describe()
+    if cand.verdict == "unproven":  # nothing failed, nothing proved it right: skipped, never passed
+        case = ET.SubElement(suite, "testcase", classname=cand.candidate, name="proof", time="0")
+        reason = f"unproven: {cand.proof}" + (f" ({cand.reason})" if cand.reason else "")
+        if proof_required:
+            ET.SubElement(case, "failure", type="integrity", message=reason).text = f"--require-proof: {reason}"
+        else:
+            ET.SubElement(case, "skipped", message=reason)
+        if not cand.checks:
+            return
     if not cand.checks:
         case = ET.SubElement(suite, "testcase", classname=cand.candidate, name=cand.status, time="0")
         if cand.status == "skipped":
@@ -78,8 +90,9 @@ def junit_xml(report: AnyReport) -> bytes:
         if recorded_failure is not None:
             case = ET.SubElement(suite, "testcase", classname="manifest", name="recorded verdict", time="0")
             ET.SubElement(case, "failure", type="integrity", message=recorded_failure).text = recorded_failure
+    required = {n.removesuffix(REQUIRED) for n in report.notes if n.endswith(REQUIRED)}
     for cand in report.candidates:
-        _candidate_cases(cand, suite)
+        _candidate_cases(cand, suite, proof_required=cand.candidate in required)
     if isinstance(report, VerifyReport):
         for check in report.drift:
             case = ET.SubElement(
@@ -118,7 +131,11 @@ def summary_markdown(report: AnyReport) -> str:
         lines += [f"- {p.category}: {p.path}: {p.problem}" for p in report.integrity]
         lines += [f"- note: {n}" for n in report.notes]
         lines += [f"- warning: {d}" for d in report.environment_drift]
-        if report.integrity or report.notes or report.environment_drift:
+        unproven = [
+            f"- warning: {c.candidate} is unproven: {c.proof}" for c in report.candidates if c.verdict == "unproven"
+        ]
+        lines += unproven
+        if report.integrity or report.notes or report.environment_drift or unproven:
             lines.append("")
     else:
         failed = [s for s in report.stages if s.status == "failed"]
@@ -140,6 +157,8 @@ def summary_markdown(report: AnyReport) -> str:
         err = "-" if cand.max_abs_err is None else f"{cand.max_abs_err:.3g}"
         used = "-" if cand.tolerance_used is None else f"{cand.tolerance_used:.0%}"
         verdict: str = cand.verdict if cand.status != "skipped" else "skipped"
+        if cand.verdict == "unproven":
+            verdict = f"unproven: {cand.proof} ({cand.reason})".replace("|", "\\|")
         if cand.verdict == "fail":
             first = cand.failures()[0] if cand.failures() else None
             why = cand.reason or (f"{first.input_set}/{first.output}: {first.message}" if first else "")

@@ -73,6 +73,12 @@ def lost_coverage_lines(report: Report) -> list[str]:
     return [f"coverage lost: input set {s.name} ({s.kind}): {s.reason}" for s in report.lost_coverage]
 
 
+def _verdict(cand: CandidateResult) -> str:
+    if cand.verdict == "unproven":  # never a pass: what is missing, and how to prove it
+        return f"unproven: {cand.proof}" + (f" ({cand.reason})" if cand.reason else "")
+    return "pass" if cand.verdict == "pass" else "FAIL" + (f": {cand.reason}" if cand.reason else "")
+
+
 def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
     """One row per candidate: how many checks passed, the worst error, the tolerance that would have passed."""
     rows = []
@@ -80,7 +86,11 @@ def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
         tol = cand.tolerance.describe()
         if not cand.checks:
             verdict = (
-                f"skipped: {cand.reason}" if cand.status == "skipped" else f"FAIL ({cand.category}): {cand.reason}"
+                f"skipped: {cand.reason}"
+                if cand.status == "skipped"
+                else _verdict(cand)
+                if cand.verdict == "unproven"
+                else f"FAIL ({cand.category}): {cand.reason}"
             )
             rows.append([cand.candidate, "-", "-", "-", "-", "-", "-", "-", "-", tol, verdict])
             continue
@@ -91,7 +101,7 @@ def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
             if all(c.bit_exact for c in cand.checks)
             else ("some" if any(c.bit_exact for c in cand.checks) else "no")
         )
-        verdict = "pass" if cand.verdict == "pass" else "FAIL" + (f": {cand.reason}" if cand.reason else "")
+        verdict = _verdict(cand)
         rows.append(
             [
                 cand.candidate,
@@ -152,7 +162,8 @@ def _table(console: Console, title: str, columns: Sequence[str], rows: Sequence[
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*row, style="red" if "FAIL" in row[-1] else None)
+        style = "red" if "FAIL" in row[-1] else "yellow" if row[-1].startswith("unproven") else None
+        table.add_row(*row, style=style)
     console.print(table)
 
 

@@ -14,6 +14,7 @@ from modelport.errors import UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
 from modelport.models import ModelSource, resolve_model
+from modelport.models.source import BUILTIN
 from modelport.pipeline.build import Built, build_model, widen_for_export
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
@@ -27,6 +28,7 @@ from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
+from modelport.pipeline.verify_weights import weights_notes
 from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult
@@ -261,6 +263,8 @@ def _run_stages(
             )
             hint = specialisation_hint(result, fmt)
             candidates.append(result.model_copy(update={"reason": hint}) if hint else result)
+        if BUILTIN.get(spec) is None:  # verify cannot run a user's weights file: say now what it will prove
+            record.notes.extend(weights_notes(folder, records, candidates, options.formats, skipped))
         record.notes.extend(vacuous_notes(candidates))
         failed = [f"{c.candidate} ({c.category or 'parity'})" for c in candidates if c.verdict == "fail"]
         if failed:

@@ -4,8 +4,8 @@
    folder, with their hashes; the manifest agrees with itself;
 2. parity: each artifact is loaded *from the folder* by its runtime and replays every
    golden input set against the golden outputs, at the tolerances the manifest records.
-   No model code is imported: weights-only files of a user's model are compared tensor by
-   tensor with the verified ``.pt2`` (``verify_weights``).
+   No model code is imported: each tensor of a user's weights-only files is found in the
+   verified ``.pt2`` or ONNX file, or the file is unproven (``verify_weights``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from modelport.exporters.runtime import require
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.models.source import BUILTIN
+from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
@@ -30,9 +31,9 @@ from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, inside, integrity
 from modelport.pipeline.verify_policy import verify_tolerances
-from modelport.pipeline.verify_weights import check_weights, find_anchor
+from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
-from modelport.validators.records import CandidateResult, OutputCheck
+from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
 __all__ = ["verify"]
 
@@ -166,6 +167,7 @@ def verify(
     tol: str | Sequence[str] | None = None,
     allow_loose: bool = False,
     strict_edges: bool = False,
+    require_proof: bool = False,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -176,6 +178,8 @@ def verify(
     Tolerances follow the verifier's own policy (``verify_policy``): ``atol``/``rtol``/``tol``
     win; a recorded tolerance looser than the default fails unless ``allow_loose``.
     ``strict_edges`` makes lossy formats gate on the edge sets too.
+    A weights file whose tensors no verified artifact holds is "unproven": a warning, not a
+    pass; ``require_proof`` makes it a failure.
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
@@ -238,14 +242,7 @@ def verify(
                 dtypes,
                 gate_edges=gate_edges or not exporter.lossy,
             )
-    if weights:
-        passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
-        anchor = find_anchor(root, manifest, lambda fmt: fmt in passed)
-        for name in weights:
-            exporter = exporters.get(name)
-            assert isinstance(exporter, WeightsExporter)
-            cand_tol = tolerances[name]
-            results[name] = check_weights(exporter, root, manifest.formats[name].files, cand_tol, anchor)
+    _prove_weights(root, manifest, results, weights, tolerances)
     candidates = [results[name] for name in manifest.formats if name in results]
     notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []
@@ -254,11 +251,13 @@ def verify(
         notes += drift_notes
     if not manifest.formats:
         notes.append("the manifest records no artifact to verify")
+    if require_proof:
+        notes += [f"{c.candidate}{REQUIRED}" for c in candidates if c.verdict == "unproven"]
     ok = (
         not problems
         and manifest.verdict == "pass"
         and bool(candidates)
-        and all(c.verdict == "pass" for c in candidates)
+        and all(c.verdict == "pass" or (c.verdict == "unproven" and not require_proof) for c in candidates)
         and all(c.verdict == "pass" for c in drift)
     )
     return VerifyReport(
@@ -275,6 +274,44 @@ def verify(
         notes=notes,
         verdict="pass" if ok else "fail",
     )
+
+
+def _prove_weights(
+    root: Path,
+    manifest: Report,
+    results: dict[str, CandidateResult],
+    weights: list[str],
+    tolerances: dict[str, Tolerance],
+) -> None:
+    """Weights files of a user's model, proven against the artifacts that just passed; every passing file's proof."""
+    for name, result in results.items():
+        if result.verdict == "pass" and result.status == "ok":
+            results[name] = result.model_copy(update={"proof": REPLAYED})
+    if not weights:
+        return
+    passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
+    anchors = Anchors(root, manifest.formats, lambda fmt: fmt in passed)
+    recorded = next((c for c in manifest.candidates if c.format == "torch_export"), None)
+    no_program = program_state(
+        "torch_export" in manifest.options.get("formats", []),
+        "torch_export" in manifest.formats,
+        results.get("torch_export"),
+        recorded.reason if recorded is not None and recorded.status == "skipped" else None,
+    )
+    states = {}
+    for name in weights:
+        exporter = exporters.get(name)
+        assert isinstance(exporter, WeightsExporter)
+        tol = tolerances[name]
+        read = read_weights(exporter, root, manifest.formats[name].files, tol)
+        if isinstance(read, CandidateResult):
+            results[name] = read
+        else:
+            states[name] = (exporter, tol, read)
+    for name, (exporter, tol, state) in states.items():
+        files = manifest.formats[name].files
+        peers = {manifest.formats[n].files[0]: s for n, (_, _, s) in states.items() if n != name}
+        results[name] = check_weights(exporter, root, files, tol, anchors, no_program, state=state, peers=peers)
 
 
 def _golden_paths(manifest: Report) -> set[str]:

@@ -9,9 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CandidateResult", "Category", "OutputCheck", "Tolerance", "Verdict"]
+__all__ = ["CandidateResult", "CandidateVerdict", "Category", "OutputCheck", "Tolerance", "Verdict"]
 
 Verdict = Literal["pass", "fail"]
+# A candidate may also be "unproven": nothing failed, but nothing showed it right either (a weights file
+# whose tensors no verified artifact holds). It never counts as a pass; ``verify --require-proof`` fails it.
+CandidateVerdict = Literal["pass", "fail", "unproven"]
 # Why a check failed; shared by every report format.
 Category = Literal["export", "load", "run", "shape", "dtype", "accuracy", "missing", "integrity"]
 
@@ -86,10 +89,12 @@ class CandidateResult(BaseModel):
     format: str
     runtime: str
     tolerance: Tolerance
-    status: Literal["ok", "failed", "skipped"]
-    verdict: Verdict
+    status: Literal["ok", "failed", "skipped", "unproven"]
+    verdict: CandidateVerdict
     category: Category | None = None  # when the candidate could not run at all
     reason: str | None = None
+    # What verify proved for this file, e.g. "intact by sha256; replayed every golden set".
+    proof: str | None = None
     checks: list[OutputCheck] = []
     # Summaries over every check: the worst error and the smallest tolerance that would have passed.
     max_abs_err: float | None = None
