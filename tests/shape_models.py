@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -154,3 +157,47 @@ class Labelled(nn.Module):
 
 def labelled() -> tuple[nn.Module, torch.Tensor]:
     return Labelled().eval(), _x(2, 8)
+
+
+# Hugging Face models built from configs (random weights, never downloaded), when transformers is installed.
+
+_TORCHVISION_SCHEMAS: list[object] = []  # kept alive: a torch.library.Library unregisters when collected
+
+
+def _transformers() -> Any:
+    """transformers, importable beside the CUDA-only torchvision build: its two operator schemas defined first."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        torch.ops.torchvision.nms  # noqa: B018 - raises when the schema is not defined
+    except (AttributeError, RuntimeError):
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SCHEMAS.append(lib)
+    import transformers
+
+    return transformers
+
+
+def hf_bert() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    t = _transformers()
+    torch.manual_seed(0)
+    config = t.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=100,
+        max_position_embeddings=64,
+    )
+    inputs = _tokens(10)
+    return t.BertModel(config).eval(), inputs
+
+
+def hf_gpt2() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """GPT-2 with its default cache: the output carries a DynamicCache."""
+    t = _transformers()
+    torch.manual_seed(0)
+    config = t.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64, bos_token_id=0)
+    config.eos_token_id = 0
+    return t.GPT2LMHeadModel(config).eval(), {"input_ids": _tokens(10)["input_ids"]}

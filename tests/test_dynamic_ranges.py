@@ -269,6 +269,23 @@ def test_another_non_tensor_output_is_named(tmp_path: Path) -> None:
         _run("labelled", tmp_path, formats="onnx")
 
 
+# Hugging Face models from configs, when transformers is installed
+
+
+def test_a_hugging_face_bert_exports_with_a_dynamic_sequence(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    report = _run("hf_bert", tmp_path, dynamic="input_ids:1=seq,attention_mask:1=seq", formats="torch_export,onnx")
+    assert _verdicts(report) == {"torch_export": "pass", "onnx": "pass"}, [c.reason for c in report.candidates]
+    assert report.signature.dims["seq"].max == 64  # max_position_embeddings, narrowed as torch.export suggests
+    assert "seq_64" in _stage(report, "validate").details["input_sets"]
+
+
+def test_gpt2_with_its_default_cache_says_use_cache_false(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    with pytest.raises(UsageError, match=r"is a DynamicCache, not a tensor; turn the cache off: use_cache=False"):
+        _run("hf_gpt2", tmp_path, formats="onnx")
+
+
 def test_ranges_round_trip_through_the_manifest_json() -> None:
     sig = Signature(
         inputs=[TensorSpec(name="x", shape=["batch", "seq"], dtype="float32")],
