@@ -15,7 +15,7 @@ import torch
 import modelport
 from modelport.errors import UsageError
 from modelport.exporters.base import ExportOptions, ExportRequest
-from modelport.exporters.onnx_format import _why_fixed
+from modelport.exporters.onnx_format import OnnxExporter, _why_fixed
 from modelport.exporters.shapes import Fix, narrow, parse_fixes, probe_shapes, torch_message
 from modelport.pipeline.inputs import ValueRule, sweep_sets
 from modelport.signature import DimRange, Signature, TensorSpec
@@ -114,14 +114,20 @@ def test_an_rnn_sequence_axis_stays_dynamic_in_every_graph_format(  # type: igno
 
 def test_onnx_of_an_lstm_is_dynamic_after_any_earlier_torch_export(tmp_path: Path) -> None:
     # torch installs its while_loop LSTM decomposition without clearing the op's dispatch
-    # cache; an export anywhere earlier in the process (here, a plain one) must not fix seq.
+    # cache; an export anywhere earlier in the process (here, a plain one) must not fix seq,
+    # also when the onnx exporter runs on its own (no shape probe before it).
     model, x = shape_models.lstm()
     with pytest.raises(Exception, match="seq"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.export.export(model, (x,), dynamic_shapes=({1: torch.export.Dim("seq")},), strict=False)
-    report = _run("lstm", tmp_path, dynamic="x:1=seq", formats="onnx")
-    assert report.verdict == "pass", [c.reason for c in report.candidates]
-    assert _onnx_input_dims(tmp_path / "lstm" / "model.onnx") == [["batch", "seq", 8]]
+    request = ExportRequest(model, {"x": x}, _lstm_signature(), tmp_path)
+    record = OnnxExporter().export(request)
+    assert _onnx_input_dims(tmp_path / record.files[0]) == [["batch", "seq", 8]]
+
+
+def _lstm_signature() -> Signature:
+    spec = TensorSpec(name="x", shape=["batch", "seq", 8], dtype="float32")
+    return Signature(inputs=[spec], outputs=[TensorSpec(name="output", shape=["batch", 3], dtype="float32")])
 
 
 def test_the_legacy_exporter_keeps_an_lstm_sequence_dynamic(tmp_path: Path) -> None:
@@ -226,9 +232,7 @@ def test_an_axis_the_model_specialises_is_blamed_on_the_model_with_torchs_fix(tm
 
 def test_an_axis_torch_export_keeps_symbolic_is_blamed_on_the_exporter(tmp_path: Path) -> None:
     model, x = shape_models.lstm()
-    spec = TensorSpec(name="x", shape=["batch", "seq", 8], dtype="float32")
-    sig = Signature(inputs=[spec], outputs=[TensorSpec(name="output", shape=["batch", 3], dtype="float32")])
-    probe = probe_shapes(model, {"x": x}, sig, {}, {"batch": 2, "seq": 10})
+    probe = probe_shapes(model, {"x": x}, _lstm_signature(), {}, {"batch": 2, "seq": 10})
     assert probe.program is not None, probe.error
     request = ExportRequest(model, {"x": x}, probe.signature, tmp_path, ExportOptions(), None, probe)
     message = _why_fixed(request, {"seq": ["x axis 1 (seq) at 10"]})
