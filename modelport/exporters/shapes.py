@@ -148,17 +148,20 @@ def parse_fixes(message: str) -> list[Fix]:
     return fixes
 
 
-def torch_message(error: BaseException, limit: int = 600) -> str:
-    """torch.export's error in one line: its first line, its bullet points and its suggested fixes, verbatim."""
+def torch_message(error: BaseException, limit: int = 400) -> str:
+    """torch.export's error in one line: its first line and suggested fixes verbatim, then its bullet points.
+
+    The fix comes first so that a reason cut to length still carries it.
+    """
     text = str(error)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         return type(error).__name__
-    kept = [lines[0]] + [ln for ln in lines[1:] if ln.startswith("- ")]
     fixes = parse_fixes(text)
-    message = " ".join(kept)
-    suffix = f"; torch's suggested fix: {'; '.join(f.text for f in fixes)}" if fixes else ""
-    return one_line(message, max(limit - len(suffix), 120)) + suffix
+    head = lines[0] + (f"; torch's suggested fix: {'; '.join(f.text for f in fixes)}" if fixes else "")
+    bullets = " ".join(ln for ln in lines[1:] if ln.startswith("- "))
+    room = limit - len(head) - 1
+    return f"{head} {one_line(bullets, room)}" if bullets and room > 40 else head
 
 
 def declared_dims(signature: Signature, bounds: Mapping[str, Bounds]) -> dict[str, DimRange]:
@@ -189,7 +192,7 @@ def narrow(
         if (user.max is not None and high is not None and high < user.max) or (user.min is not None and low > user.min):
             raise UsageError(
                 f"--dynamic {user.text(fix.label)}: the model does not support that range under torch.export "
-                f"({where}); declare {DimRange(min=low, max=high).text()} for {fix.label} or leave the bound out"
+                f"({where}); declare {Bounds(low if low > 1 else None, high).text(fix.label)} or leave the bound out"
             )
         if size is not None and (size < low or (high is not None and size > high)):
             raise UsageError(
