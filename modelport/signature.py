@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "Dim",
+    "DimRange",
+    "NotATensorOutput",
     "Signature",
     "TensorSpec",
     "flatten_named",
@@ -47,12 +49,28 @@ class TensorSpec(BaseModel):
         return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
 
 
+class DimRange(BaseModel):
+    """The sizes a dynamic axis label may take, as every exporter was told and the sweep checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = 1
+    max: int | None = None  # None: unbounded
+    # default: no range given; declared: from --dynamic; narrowed: torch.export's suggested fix applied
+    source: Literal["default", "declared", "narrowed"] = "default"
+    reason: str | None = None  # for a narrowed range: torch's suggested fix, verbatim
+
+    def text(self) -> str:
+        return f"{self.min}..{self.max if self.max is not None else ''}"
+
+
 class Signature(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     call: Literal["positional", "keyword"] = "positional"  # how the original module takes its inputs
+    dims: dict[str, DimRange] = {}  # dynamic axis label -> its range (every label of the inputs)
 
     @property
     def input_names(self) -> list[str]:
@@ -61,6 +79,29 @@ class Signature(BaseModel):
     @property
     def output_names(self) -> list[str]:
         return [t.name for t in self.outputs]
+
+    def dim_range(self, label: str) -> DimRange:
+        return self.dims.get(label, DimRange())
+
+    def dims_text(self) -> str | None:
+        """``batch 1.., seq 2..16 (narrowed)``: one line for a format's record."""
+        parts = [
+            f"{label} {r.text()}" + (f" ({r.source})" if r.source != "default" else "")
+            for label, r in self.dims.items()
+        ]
+        return ", ".join(parts) or None
+
+
+class NotATensorOutput(TypeError):
+    """An output (at ``path``) that is neither a tensor nor a container of tensors: a cache object, a string..."""
+
+    def __init__(self, path: str, value: object) -> None:
+        self.path = path
+        self.type_name = type(value).__name__
+        self.module = type(value).__module__
+        super().__init__(
+            f"model output {path} of type {self.type_name} is not a tensor, sequence or mapping of tensors"
+        )
 
 
 def torch_dtype_name(dtype: torch.dtype) -> str:
@@ -97,7 +138,7 @@ def _flatten(out: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:
                 continue
             pairs += _flatten(item, f"{prefix}.{i}" if prefix else f"output_{i}")
         return pairs
-    raise TypeError(f"model output of type {type(out).__name__} is not a tensor, sequence or mapping of tensors")
+    raise NotATensorOutput(prefix or "output", out)
 
 
 def flatten_named(out: Any) -> list[tuple[str, torch.Tensor]]:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from modelport.exporters.targets import Target
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:
+    from modelport.exporters.shapes import ShapeProbe
 
 __all__ = ["ExportOptions", "ExportRequest", "Exporter", "FormatRecord", "ModelFactory", "Runner"]
 
@@ -50,6 +53,7 @@ class ExportRequest:
     folder: Path  # the artifact folder; exporters write files directly under it
     options: ExportOptions = field(default_factory=ExportOptions)
     flat: torch.nn.Module | None = None  # positional inputs -> flat tuple of outputs, when model is not already
+    probe: ShapeProbe | None = None  # the shape probe's torch.export result, when it ran (reused by torch_export)
 
     @property
     def graph_module(self) -> torch.nn.Module:

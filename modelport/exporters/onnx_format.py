@@ -15,10 +15,11 @@ import torch
 
 from modelport.errors import ExportError, LoadError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
-from modelport.exporters.dims import dynamic_shapes
+from modelport.exporters.dims import dynamic_shapes, request_probe
 from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
+from modelport.exporters.shapes import clean_rnn_dispatch, parse_fixes, rnn_chatter
 from modelport.exporters.targets import Target, oldest_release_for
 from modelport.fsutil import atomic_path, atomic_write
 from modelport.signature import Signature
@@ -41,7 +42,9 @@ def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]
     return collect_warnings(
         notes,
         # Internal chatter: a pytree deprecation, and dim names merged when axes are equal.
-        drop=lambda w: "LeafSpec" in str(w.message) or "will not be used, since it shares" in str(w.message),
+        drop=lambda w: (
+            "LeafSpec" in str(w.message) or "will not be used, since it shares" in str(w.message) or rnn_chatter(w)
+        ),
         loggers=("torch.onnx", "onnxscript", *TORCH_EXPORT_LOGGERS),
         capture_output=True,
     )
@@ -91,16 +94,42 @@ def strip_source_paths(path: Path) -> None:
             fh.write(model.SerializeToString())
 
 
-def _fixed_dynamic_dims(path: Path, sig: Signature) -> list[str]:
-    """Input axes declared dynamic that the graph pins to a number."""
+def _fixed_dynamic_dims(path: Path, sig: Signature) -> dict[str, list[str]]:
+    """Input axes declared dynamic that the graph pins to a number, by label."""
     graph = require("onnx").load(str(path), load_external_data=False).graph
-    fixed = []
+    fixed: dict[str, list[str]] = {}
     for spec, graph_input in zip(sig.inputs, graph.input, strict=False):
         dims = graph_input.type.tensor_type.shape.dim
         for axis, label in spec.dynamic_axes().items():
             if axis < len(dims) and dims[axis].HasField("dim_value"):
-                fixed.append(f"{spec.name} axis {axis} ({label}) at {dims[axis].dim_value}")
+                fixed.setdefault(label, []).append(f"{spec.name} axis {axis} ({label}) at {dims[axis].dim_value}")
     return fixed
+
+
+def _why_fixed(request: ExportRequest, fixed: dict[str, list[str]]) -> str:
+    """Who fixed a declared-dynamic axis: the ONNX exporter (torch.export keeps it symbolic) or the model."""
+    exporter = request.options.onnx_exporter
+    other = "legacy" if exporter == "dynamo" else "dynamo"
+    where = ", ".join(w for ws in fixed.values() for w in ws)
+    labels = ", ".join(fixed)
+    head = f"the {exporter} ONNX exporter fixed {where}, which the signature declares dynamic"
+    probe = request_probe(request)
+    if probe.program is not None:
+        return (
+            f"{head}; the eager model runs at other sizes and torch.export keeps {labels} symbolic, so the exporter "
+            f"caused it, not the model: try --onnx-exporter {other}, or leave onnx out of --formats"
+        )
+    specialised = [probe.specialised[lb].text for lb in fixed if lb in probe.specialised]
+    if specialised:
+        return (
+            f"{head}; torch.export fixes it too ({'; '.join(specialised)}) although the eager model runs at other "
+            f"sizes: the model's code specialises on that size while traced (a Python branch or int() on a size); "
+            f"drop {labels} from --dynamic, or make that code size-agnostic"
+        )
+    return (
+        f"{head}; torch.export cannot export the model to tell whether the model or the exporter caused it "
+        f"({probe.error}); drop {labels} from --dynamic, or try --onnx-exporter {other}"
+    )
 
 
 # The oldest IR version that can hold each tensor element type newer than IR 8's.
@@ -153,7 +182,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     external = weight_bytes > EXTERNAL_DATA_THRESHOLD
     notes: list[str] = []
     try:
-        with _quiet_exporter(notes):
+        with _quiet_exporter(notes), clean_rnn_dispatch():
             if opts.onnx_exporter == "legacy":
                 _export_legacy(request, args, path, external)
             else:
@@ -162,6 +191,9 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
         other = "legacy" if opts.onnx_exporter == "dynamo" else "dynamo"
         cause = root_cause(e)
         why = one_line(e) if cause is e else f"{type(cause).__name__}: {one_line(cause)}"
+        fixes = [f.text for f in parse_fixes(str(cause))]
+        if fixes:  # torch's own suggested fix, which one_line may have cut
+            why += f"; torch's suggested fix: {'; '.join(fixes)}"
         raise ExportError(
             f"torch.onnx.export ({opts.onnx_exporter}) failed: {why}; try --onnx-exporter {other} or another "
             "--opset (data-dependent Python control flow needs torch.cond)"
@@ -204,10 +236,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
         )
     fixed = _fixed_dynamic_dims(path, sig)
     if fixed:
-        raise ExportError(
-            f"the exported graph fixes {', '.join(fixed)}, which the signature declares dynamic; the model likely "
-            "specialises on that size (drop it from --dynamic, or make the model size-agnostic)"
-        )
+        raise ExportError(_why_fixed(request, fixed))
     files = [path.name]
     roles = {}
     data = path.with_name(f"{path.name}.data")
@@ -226,6 +255,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
             "producer": facts["producer"],
             "external_data": external,
             "nodes": facts["nodes"],
+            "dynamic_dims": sig.dims_text(),
         },
         notes=notes,
     )

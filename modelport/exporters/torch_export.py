@@ -11,16 +11,30 @@ import torch
 
 from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
-from modelport.exporters.dims import dynamic_shapes
+from modelport.exporters.dims import request_probe
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
+from modelport.exporters.shapes import ShapeProbe
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["TorchExportExporter"]
+__all__ = ["TorchExportExporter", "failure_message"]
 
 FILE = "model.pt2"
+
+
+def failure_message(probe: ShapeProbe) -> str:
+    """Why torch.export could not export, torch's own words (and suggested fix) kept."""
+    if probe.specialised:
+        labels = ", ".join(probe.specialised)
+        fixes = "; ".join(f.text for f in probe.specialised.values())
+        return (
+            f"torch.export fixes {labels} to the example's size ({fixes}) although the eager model runs at other "
+            "sizes: the model's code takes a size-dependent path while traced (a Python branch or int() on a size); "
+            f"drop {labels} from --dynamic or leave torch_export out of --formats. torch: {probe.error}"
+        )
+    return f"torch.export failed: {probe.error} (data-dependent Python control flow needs torch.cond)"
 
 
 class TorchExportExporter(Exporter):
@@ -32,20 +46,11 @@ class TorchExportExporter(Exporter):
     tolerance_why = "the exported graph runs the same aten kernels; measured 0 on the MLP"
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        notes: list[str] = []
-        try:
-            with collect_warnings(notes, loggers=TORCH_EXPORT_LOGGERS, capture_output=True):
-                program = torch.export.export(
-                    request.graph_module,
-                    tuple(request.inputs.values()),
-                    dynamic_shapes=dynamic_shapes(request),
-                    strict=False,
-                )
-        except Exception as e:
-            raise ExportError(
-                f"torch.export failed: {one_line(e)}; data-dependent Python control flow needs torch.cond, and a "
-                "dimension the model fixes cannot be declared dynamic (check --dynamic)"
-            ) from e
+        probe = request_probe(request)
+        if probe.program is None:
+            raise ExportError(failure_message(probe))
+        program = probe.program
+        notes = list(probe.warnings)
         # Stack traces hold the builder's absolute paths; the archive must not depend on them.
         for node in program.graph.nodes:
             node.meta.pop("stack_trace", None)
@@ -60,13 +65,17 @@ class TorchExportExporter(Exporter):
             format=self.name,
             runtime=self.runtime,
             files=[FILE],
-            details={"range_constraints": "; ".join(f"{k}: {v}" for k, v in ranges.items()) or None},
+            details={
+                "range_constraints": "; ".join(f"{k}: {v}" for k, v in ranges.items()) or None,
+                "dynamic_dims": probe.signature.dims_text(),
+            },
             notes=[*notes, "a .pt2 may hold pickled data: load it only from folders you trust"],
         )
 
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
         try:
-            with collect_warnings(None):
+            # Loading logs a line per symbol the program no longer uses (a while_loop's counter).
+            with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
                 program = torch.export.load(str(folder / record.files[0]))
                 module = program.module()
         except Exception as e:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from modelport.errors import UsageError, one_line
+from modelport.exporters.shapes import ShapeProbe, declared_dims, probe_shapes
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import sha256_file
 from modelport.models import ModelSource
@@ -17,10 +18,17 @@ from modelport.models.example import Example, FlatModel, forward_params, normali
 from modelport.models.weights_file import load_weights_into
 from modelport.pipeline.inputs import ValueRule, generate, value_rules
 from modelport.pipeline.records import ModelInfo
-from modelport.signature import Signature, TensorSpec, flatten_named, torch_dtype_name, torch_to_numpy
-from modelport.specs import InputDecl
+from modelport.signature import (
+    NotATensorOutput,
+    Signature,
+    TensorSpec,
+    flatten_named,
+    torch_dtype_name,
+    torch_to_numpy,
+)
+from modelport.specs import Bounds, InputDecl
 
-__all__ = ["BuildOptions", "Built", "build_model", "widen_for_export"]
+__all__ = ["BuildOptions", "Built", "build_model", "probe_built", "widen_for_export"]
 
 # Layers whose output depends on train/eval mode.
 _MODE_DEPENDENT = (
@@ -34,6 +42,7 @@ _MODE_DEPENDENT = (
 class BuildOptions:
     inputs: tuple[InputDecl, ...] = ()  # --input: replaces the model's example inputs
     dynamic: dict[str, dict[int, str]] = field(default_factory=dict)  # --dynamic, on top of the batch axis
+    bounds: dict[str, Bounds] = field(default_factory=dict)  # --dynamic ranges (seq<=512), per label
     weights: Path | None = None  # --weights
 
 
@@ -48,6 +57,7 @@ class Built:
     rules: dict[str, ValueRule]
     info: ModelInfo
     notes: list[str]
+    probe: ShapeProbe | None = None  # torch.export with the final dims (see probe_built)
 
     def runner(self) -> TorchRunner:
         return TorchRunner("original@torch", self.model, self.signature)
@@ -114,8 +124,9 @@ def _output_axes(
     outputs: list[torch.Tensor],
     notes: list[str],
     declared: set[str],
+    bounds: dict[str, Bounds],
 ) -> list[list[int | str]]:
-    """Output dims that follow a dynamic input axis: grow each label by one and see what grows.
+    """Output dims that follow a dynamic input axis: grow each label by one (shrink it at its max) and see what grows.
 
     A label the model cannot vary is removed from ``axes`` (default batch axis) or refused
     (declared with --dynamic).
@@ -123,9 +134,21 @@ def _output_axes(
     shapes: list[list[int | str]] = [list(t.shape) for t in outputs]
     generator = torch.Generator().manual_seed(12345)
     for label in sorted({lb for a in axes.values() for lb in a.values()}):
+        high = bounds.get(label, Bounds()).max
+        step = (
+            -1
+            if high is not None
+            and any(
+                t.shape[i] + 1 > high
+                for name, t in example.inputs.items()
+                for i, lb in axes[name].items()
+                if lb == label
+            )
+            else 1
+        )
         grown = {
             name: generate(
-                rules[name], [n + 1 if axes[name].get(i) == label else n for i, n in enumerate(t.shape)], generator
+                rules[name], [n + step if axes[name].get(i) == label else n for i, n in enumerate(t.shape)], generator
             )
             for name, t in example.inputs.items()
         }
@@ -151,6 +174,51 @@ def _output_axes(
                 if a != b and isinstance(shape[i], int):
                     shape[i] = label
     return shapes
+
+
+def _not_a_tensor(spec: str, e: NotATensorOutput) -> str:
+    """An output modelport cannot export, named, with how to turn it off (a Hugging Face cache above all)."""
+    cache = "Cache" in e.type_name or e.module.startswith("transformers")
+    fix = (
+        "turn the cache off: use_cache=False in the model's config or its forward call (Hugging Face models)"
+        if cache
+        else "return tensors only (or a tuple, list or dict of them), or wrap the model to drop that output"
+    )
+    return f"--model {spec}: the model ran, but its output {e.path!r} is a {e.type_name}, not a tensor; {fix}"
+
+
+def _check_bounds(example: Example, axes: dict[str, dict[int, str]], bounds: dict[str, Bounds]) -> None:
+    """The example must lie inside every declared range: it is what every exporter traces."""
+    for name, per in axes.items():
+        for axis, label in per.items():
+            b = bounds.get(label)
+            size = int(example.inputs[name].shape[axis])
+            if b is not None and ((b.min is not None and size < b.min) or (b.max is not None and size > b.max)):
+                raise UsageError(
+                    f"--dynamic {b.text(label)}: the example's {name} axis {axis} has size {size}, outside that "
+                    "range; widen the range or use another example"
+                )
+
+
+def probe_built(built: Built, formats: list[str], bounds: dict[str, Bounds]) -> None:
+    """Run the shape probe when an export needs it, and take its final dims into the signature.
+
+    torch_export reuses the probe's program, so with it selected the probe costs nothing extra;
+    otherwise it runs only for axes beyond the batch axis, where narrowing and diagnosis matter.
+    """
+    graph = {"torchscript", "onnx"} & set(formats)
+    beyond_batch = any(label != "batch" for label in built.signature.dims)
+    if "torch_export" not in formats and not (graph and beyond_batch):
+        return
+    sizes = {
+        label: int(built.inputs[s.name].shape[axis])
+        for s in built.signature.inputs
+        for axis, label in s.dynamic_axes().items()
+    }
+    probe = probe_shapes(built.flat, widen_for_export(built.inputs, built.signature), built.signature, bounds, sizes)
+    built.signature = probe.signature
+    built.probe = probe
+    built.notes.extend(probe.notes)
 
 
 def build_model(source: ModelSource, seed: int, options: BuildOptions | None = None) -> Built:
@@ -182,13 +250,17 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
     axes = _dynamic_axes(example, options.dynamic)
     try:
         raw_out = _call(model, example.inputs, example.keyword)
-        named = flatten_named(raw_out)
     except Exception as e:
         raise UsageError(f"--model {source.spec} fails on its example inputs: {type(e).__name__}: {one_line(e)}") from e
+    try:
+        named = flatten_named(raw_out)
+    except NotATensorOutput as e:
+        raise UsageError(_not_a_tensor(source.spec, e)) from e
     rules = value_rules(model, example.inputs)
     outputs = [t for _, t in named]
     declared = {label for extra in options.dynamic.values() for label in extra.values()}
-    out_shapes = _output_axes(model, example, axes, rules, outputs, notes, declared)
+    _check_bounds(example, axes, options.bounds)
+    out_shapes = _output_axes(model, example, axes, rules, outputs, notes, declared, options.bounds)
     signature = Signature(
         inputs=[
             TensorSpec(
@@ -202,6 +274,7 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
         ],
         call="keyword" if example.keyword else "positional",
     )
+    signature = signature.model_copy(update={"dims": declared_dims(signature, options.bounds)})
     # Exported as it is only when it takes named positional inputs and returns a tensor or a
     # plain tuple/list of tensors; anything else goes through the FlatModel wrapper.
     varargs = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in _parameters(model))

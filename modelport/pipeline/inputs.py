@@ -17,7 +17,7 @@ import torch
 
 from modelport.errors import UsageError
 from modelport.pipeline.golden import read_npz
-from modelport.signature import Signature, TensorSpec, torch_to_numpy
+from modelport.signature import DimRange, Signature, TensorSpec, torch_to_numpy
 
 __all__ = [
     "EDGE_SCALE",
@@ -125,15 +125,19 @@ def random_sets(
     return sets
 
 
-def _sizes(label: str, example_size: int) -> list[int]:
-    larger = 64 if label == "batch" else 2 * example_size
-    return [s for s in sorted({1, larger}) if s != example_size]
+def _sizes(label: str, example_size: int, dims: DimRange) -> list[int]:
+    """Both ends of the label's range: its minimum (1 by default) and its maximum, or a larger size if unbounded."""
+    larger = dims.max if dims.max is not None else 64 if label == "batch" else 2 * example_size
+    return [s for s in sorted({dims.min, larger}) if s != example_size]
 
 
 def sweep_sets(
     signature: Signature, example: Mapping[str, torch.Tensor], rules: Mapping[str, ValueRule], seed: int
 ) -> list[InputSet]:
-    """One set per (dynamic axis label, size): 1 and a larger size; other dims as in the example."""
+    """One set per (dynamic axis label, size): both ends of its range (``Signature.dims``); other dims as example.
+
+    Without a declared or narrowed range that is 1 and a larger size (64 for the batch, else twice the example).
+    """
     label_size: dict[str, int] = {}
     for spec in signature.inputs:
         for axis, label in spec.dynamic_axes().items():
@@ -141,7 +145,7 @@ def sweep_sets(
     sets: list[InputSet] = []
     k = 100
     for label, example_size in label_size.items():
-        for size in _sizes(label, example_size):
+        for size in _sizes(label, example_size, signature.dim_range(label)):
             k += 1
             generator = torch.Generator().manual_seed(seed + k)
             inputs = {}

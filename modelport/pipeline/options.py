@@ -13,7 +13,7 @@ from modelport.errors import UsageError
 from modelport.exporters import ExportOptions
 from modelport.exporters.targets import Target, parse_target
 from modelport.pipeline.build import BuildOptions
-from modelport.specs import parse_dynamic, parse_input_decl
+from modelport.specs import parse_dynamic_spec, parse_input_decl
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
 
@@ -121,6 +121,7 @@ class RunOptions:
 
             opset = _whole(opset, "--opset", 7, onnx.defs.onnx_opset_version())
         decls = tuple(parse_input_decl(t) for t in _strings(inputs, "--input"))
+        dynamic_spec = parse_dynamic_spec(_strings(dynamic, "--dynamic"))
         names = [d.name for d in decls]
         if len(set(names)) != len(names):
             raise UsageError(f"--input names must be unique, got {names}")
@@ -138,7 +139,8 @@ class RunOptions:
             ),
             build=BuildOptions(
                 inputs=decls,
-                dynamic=parse_dynamic(_strings(dynamic, "--dynamic")),
+                dynamic=dynamic_spec.axes,
+                bounds=dynamic_spec.bounds,
                 weights=_path(weights, "--weights"),
             ),
             samples=_whole(samples, "--samples", 0, 1000),

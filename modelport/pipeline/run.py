@@ -15,7 +15,7 @@ from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
 from modelport.models import ModelSource, resolve_model
 from modelport.models.source import BUILTIN
-from modelport.pipeline.build import Built, build_model, widen_for_export
+from modelport.pipeline.build import Built, build_model, probe_built, widen_for_export
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
 from modelport.pipeline.golden import write_golden
@@ -30,6 +30,7 @@ from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.pipeline.verify_weights import weights_notes
 from modelport.signature import torch_to_numpy
+from modelport.specs import format_dynamic
 from modelport.validators.candidate import check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult
 
@@ -105,10 +106,7 @@ def run(
         "inputs": [f"{d.name}={'x'.join(map(str, d.shape))}:{d.dtype}" for d in options.build.inputs],
         "inputs_file": str(Path(options.inputs_file).resolve()) if options.inputs_file else None,
         "weights": str(Path(options.build.weights).resolve()) if options.build.weights else None,
-        "dynamic": [
-            f"{name}:" + ",".join(f"{axis}={label}" for axis, label in axes.items())
-            for name, axes in options.build.dynamic.items()
-        ],
+        "dynamic": format_dynamic(options.build.dynamic, options.build.bounds),
         "samples": options.samples,
         "target": target,
         "strict_edges": options.strict_edges,
@@ -156,6 +154,8 @@ def _export_stage(
             for path in {p for p in folder.rglob("*") if p.is_file()} - before:
                 path.unlink()
             raise
+        if exporter.role == "model":  # the ranges every graph was exported with
+            fmt.details.setdefault("dynamic_dims", built.signature.dims_text())
         record.details.update(fmt.details)
         record.notes.extend(fmt.notes)
         return fmt
@@ -179,6 +179,7 @@ def _run_stages(
 
     def build(record: StageRecord) -> Built:
         built = build_model(source, options.seed, options.build)
+        probe_built(built, options.formats, options.build.bounds)  # final dims for every exporter
         record.notes.extend(built.notes)
         record.details["parameters"] = built.info.parameters
         return built
@@ -210,7 +211,7 @@ def _run_stages(
             log.skip(name, "not selected (--formats, --runtimes)")
             continue
         exporter = exporters.get(name)
-        request = ExportRequest(built.model, export_inputs, built.signature, folder, options.export, flat)
+        request = ExportRequest(built.model, export_inputs, built.signature, folder, options.export, flat, built.probe)
         reason = exporter.unsupported(request)
         if reason is not None:
             skipped[name] = reason
@@ -308,6 +309,7 @@ def _run_stages(
             "inputs": [f"{d.name}={'x'.join(map(str, d.shape))}:{d.dtype}" for d in options.build.inputs],
             "inputs_file": str(options.inputs_file) if options.inputs_file else None,
             "dynamic": {k: {str(a): v for a, v in axes.items()} for k, axes in options.build.dynamic.items()},
+            "dynamic_ranges": {k: b.text(k) for k, b in options.build.bounds.items()},
             "target": options.export.target.label if options.export.target else None,
             # What the tolerances were resolved from, so that verify can resolve them again.
             "atol": options.atol,

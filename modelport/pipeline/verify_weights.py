@@ -36,9 +36,9 @@ _FOLD_TOL = Tolerance(atol=0.0, rtol=FOLD_RTOL, rtol_scope="tensor", source="Bat
 
 def _from_pt2(path: Path) -> dict[str, np.ndarray]:
     torch = require("torch")
-    from modelport.exporters.quiet import collect_warnings
+    from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 
-    with collect_warnings(None):
+    with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
         program = torch.export.load(str(path))
     return {k: torch_to_numpy(v) for k, v in program.state_dict.items()}
 
