@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -26,7 +27,9 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CASES",
     "THIRDPARTY",
+    "Case",
     "available",
     "bert",
     "gpt2",
@@ -235,6 +238,30 @@ def gru() -> tuple[nn.Module, torch.Tensor]:
     """2-layer GRU classifier on x (2, 10, 16); meant to run with ``--dynamic x:1=seq``."""
     return RNNClassifier(nn.GRU).eval(), torch.randn(2, 10, 16, generator=_gen())
 
+
+@dataclass(frozen=True)
+class Case:
+    """One zoo configuration: a factory of this file and the ``modelport.run`` options it runs with."""
+
+    factory: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # besides formats ("all") and samples
+
+
+SEQ = "input_ids:1=seq,attention_mask:1=seq"
+# What the zoo runs (tests/test_thirdparty_zoo.py) and benchmarks/zoo_table.py tabulates: sequence models with
+# their sequence axes dynamic, as issue 7 tried them; the legacy ONNX exporter where its findings need it.
+CASES = {
+    "resnet18": Case("resnet18"),
+    "mobilenet": Case("mobilenet"),
+    "bert": Case("bert", {"dynamic": SEQ}),
+    "gpt2": Case("gpt2", {"dynamic": SEQ}),
+    "vit": Case("vit"),
+    "t5": Case("t5", {"dynamic": f"{SEQ},decoder_input_ids:1=dec"}),
+    "t5_legacy": Case("t5", {"dynamic": f"{SEQ},decoder_input_ids:1=dec", "onnx_exporter": "legacy"}),
+    "lstm": Case("lstm", {"dynamic": "x:1=seq"}),
+    "lstm_legacy": Case("lstm", {"dynamic": "x:1=seq", "onnx_exporter": "legacy"}),
+    "gru": Case("gru", {"dynamic": "x:1=seq"}),
+}
 
 THIRDPARTY: dict[str, Callable[[], Any]] = {
     "resnet18": resnet18,
