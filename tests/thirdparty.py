@@ -8,8 +8,10 @@ their own ``torch.Generator().manual_seed(0)`` and are always the same.
 
 torchvision and transformers are imported inside the factories, so this file imports without them
 (``available()`` says whether they are there). The package index serves only a CUDA build of torchvision,
-whose compiled ops fail to load beside the CPU torch; ``import_torchvision`` defines the two operator schemas
-its Python code registers fake kernels for, then imports it (its pure-Python models work).
+whose compiled ops fail to load beside the CPU torch; ``import_torchvision`` then defines the two operator
+schemas its Python code registers fake kernels for and imports it again (its pure-Python models work). It
+does so only after a plain import failed on them: defining them up front would clash with a build whose
+compiled library loads and defines them itself.
 
 Every Hugging Face model here uses its default attention implementation (``sdpa``).
 """
