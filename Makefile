@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make run    set up .venv if needed, then run the whole pipeline on the built-in MLP
-#   make test   set up .venv if needed, then lint, type-check and run the test suite
+#   make test   set up .venv if needed, then lint, type-check and run the everyday test suite
+#   make zoo    the real-model zoo (third-party models, pytest marker `zoo`); .ci/run runs it after make test
 # Both are idempotent: the venv is rebuilt only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -8,11 +9,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modelport-installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest zoo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,zoo]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -26,7 +27,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not zoo"
+
+zoo: $(STAMP)
+	$(BIN)/python -m pytest -m zoo
 
 test: lint typecheck pytest
 
