@@ -271,6 +271,9 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
             out.print(f"  {mark}: {line}", highlight=False)
         print_parity(out, report, details=args.details)
+        for cand in report.candidates:  # what was proven, file by file
+            if cand.proof and cand.verdict == "pass":
+                out.print(f"  proof: {cand.candidate}: {cand.proof}", highlight=False)
         if report.against is not None:
             print_drift(out, report)
     else:

@@ -275,9 +275,10 @@ def test_another_non_tensor_output_is_named(tmp_path: Path) -> None:
         _run("labelled", tmp_path, formats="onnx")
 
 
-# Hugging Face models from configs, when transformers is installed
+# Hugging Face models from configs, when transformers is installed (the zoo's tier: `make zoo`)
 
 
+@pytest.mark.zoo
 def test_a_hugging_face_bert_exports_with_a_dynamic_sequence(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     report = _run("hf_bert", tmp_path, dynamic="input_ids:1=seq,attention_mask:1=seq", formats="torch_export,onnx")
@@ -286,6 +287,7 @@ def test_a_hugging_face_bert_exports_with_a_dynamic_sequence(tmp_path: Path) -> 
     assert "seq_64" in _stage(report, "validate").details["input_sets"]
 
 
+@pytest.mark.zoo
 def test_gpt2_with_its_default_cache_says_use_cache_false(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     with pytest.raises(UsageError, match=r"is a DynamicCache, not a tensor; turn the cache off: use_cache=False"):

@@ -450,3 +450,10 @@ def test_a_model_without_parameters_verifies(tmp_path: Path) -> None:
     report = modelport.run("tests/edge_models.py:colliding", out=folder, formats="state_dict,torch_export", samples=0)
     assert report.verdict == "pass"
     assert modelport.verify(folder).verdict == "pass"
+
+
+def test_verify_says_what_it_proved_for_each_file(mlp_folder: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("verify", str(mlp_folder))
+    assert result.code == 0
+    for candidate in ("state_dict@torch", "onnx@onnxruntime", "torch_export@torch"):
+        assert f"proof: {candidate}: intact by sha256; replayed every golden set" in result.out
