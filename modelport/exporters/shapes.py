@@ -83,8 +83,11 @@ def rnn_chatter(w: warnings.WarningMessage) -> bool:
 
 
 def _clear_rnn_dispatch_caches() -> None:
+    # Private torch state (checked against torch 2.13): absent elsewhere, there is no stale cache to clear.
     for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
-        op._dispatch_cache.clear()
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
 
 
 @contextlib.contextmanager
@@ -100,8 +103,15 @@ def clean_rnn_dispatch() -> Iterator[None]:
 @contextlib.contextmanager
 def rnn_while_loops() -> Iterator[None]:
     """LSTM/GRU traced as a while_loop over time (a dynamic sequence axis stays dynamic); caches cleared."""
-    from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
-
+    try:  # private torch API (torch 2.13); a torch without it unrolls RNNs, and the probe reports what it fixes
+        from torch.export._patches import (
+            register_gru_while_loop_decomposition,
+            register_lstm_while_loop_decomposition,
+        )
+    except ImportError:
+        with clean_rnn_dispatch():
+            yield
+        return
     _clear_rnn_dispatch_caches()
     try:
         with register_lstm_while_loop_decomposition(), register_gru_while_loop_decomposition():
