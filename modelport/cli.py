@@ -20,7 +20,7 @@ from modelport import __version__
 from modelport.errors import UsageError
 
 if TYPE_CHECKING:
-    from modelport.pipeline.records import StageRecord
+    from modelport.pipeline.records import StageRecord, VerifyReport
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -119,7 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="export again in a new process and compare every file's hash (TorchScript may differ)",
     )
     _edges_flag(run)
-    run.add_argument("--force", action="store_true", help="replace a non-empty --out folder modelport did not write")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a non-empty --out folder modelport did not write: it is moved aside to a hidden sibling, "
+        "not deleted (never a folder holding a .git or the --model file)",
+    )
+    run.add_argument(
+        "--sign-with",
+        metavar="KEYFILE",
+        help="also sign the manifest with this Ed25519 private key (from `modelport key create`), for sharing",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
     run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(run)
@@ -152,9 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fail weights files that verify can only call unproven (tensors no verified artifact holds)",
     )
+    verify.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="fail unless manifest.sig is a valid signature by the local key or a --trusted-key",
+    )
+    verify.add_argument(
+        "--trusted-key",
+        action="append",
+        default=[],
+        metavar="FILE.pub",
+        help="an Ed25519 public key whose signature is trusted (repeatable); implies --require-signature",
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
+
+    key = sub.add_parser("key", help="create or show an Ed25519 key for signing manifests")
+    key_sub = key.add_subparsers(dest="key_command", required=True, parser_class=_Parser)
+    create = key_sub.add_parser("create", help="write a new private key (PEM, mode 0600) at PATH and PATH.pub")
+    create.add_argument("path", metavar="PATH")
+    show = key_sub.add_parser("show", help="print the key id of a private or public key file")
+    show.add_argument("path", metavar="PATH")
     return parser
 
 
@@ -223,8 +252,14 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         target=args.target,
         strict_edges=args.strict_edges,
         force=args.force,
+        sign_with=args.sign_with,
         on_stage=None if args.quiet else on_stage,
     )
+    from modelport.pipeline.outdir import SET_ASIDE
+
+    for note in report.notes:
+        if note.startswith(SET_ASIDE):  # always said: it is how the user undoes the replace
+            print(f"modelport: {note} (move it back to undo; delete it when done)", file=sys.stderr)
     if not args.quiet:
         notes = [f"{s.name}: {n}" for s in report.stages for n in s.notes if not n.startswith("load with")]
         for note in notes:
@@ -254,7 +289,10 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         allow_loose=args.allow_loose,
         strict_edges=args.strict_edges,
         require_proof=args.require_proof,
+        require_signature=args.require_signature,
+        trusted_keys=args.trusted_key,
     )
+    signature = _signature_line(report)
     # An unproven file never counts as a pass: always said, even with --quiet.
     unproven = [
         f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
@@ -270,6 +308,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         for line in unproven:
             mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
             out.print(f"  {mark}: {line}", highlight=False)
+        out.print(f"  {signature}", highlight=False)
         print_parity(out, report, details=args.details)
         for cand in report.candidates:  # what was proven, file by file
             if cand.proof and cand.verdict == "pass":
@@ -294,11 +333,33 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             out.print(f"warning: {drift}", highlight=False)
         for line in unproven:
             out.print(f"{'FAIL' if args.require_proof else 'warning'}: {line}", highlight=False)
+        if report.signature_required and report.signature and report.signature.status != "valid":
+            out.print(signature, highlight=False)
     out.print(f"verdict: {report.verdict.upper()}", highlight=False)
     from modelport.pipeline.ci_outputs import write_ci_outputs
 
     write_ci_outputs(report, **ci_paths)
     return report.exit_code
+
+
+def _signature_line(report: VerifyReport) -> str:
+    sig = report.signature
+    if sig is None:
+        return "signature: not checked"
+    mark = "FAIL " if report.signature_required and sig.status != "valid" else ""
+    return f"{mark}signature: {sig.status}: {sig.message}"
+
+
+def _cmd_key(args: argparse.Namespace, out: Console) -> int:
+    from modelport.signing import create_key_pair, key_info
+
+    if args.key_command == "create":
+        key = create_key_pair(args.path)
+        out.print(f"created {args.path} (private, mode 0600; keep it secret) and {key.path}", highlight=False)
+    else:
+        key = key_info(args.path)
+    out.print(f"key id: {key.key_id}  (ed25519)", highlight=False)
+    return 0
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -321,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Console(width=320, soft_wrap=True) if not sys.stdout.isatty() else Console()
         if args.command == "run":
             return _cmd_run(args, out)
+        if args.command == "key":
+            return _cmd_key(args, out)
         return _cmd_verify(args, out)
     except UsageError as e:
         print(f"modelport: error: {e}", file=sys.stderr)

@@ -74,6 +74,20 @@ def _candidate_cases(cand: CandidateResult, suite: ET.Element, *, proof_required
             failure.text = f"{check.message} [{tol}] {_numbers(check)}"
 
 
+def _signature_case(report: VerifyReport, suite: ET.Element) -> None:
+    """manifest.sig: a failure when a signature is required and not valid, skipped when not valid and not required."""
+    sig = report.signature
+    if sig is None:
+        return
+    case = ET.SubElement(suite, "testcase", classname="signature", name="manifest.sig", time="0")
+    if sig.status != "valid":
+        text = f"signature {sig.describe()}"
+        if report.signature_required:
+            ET.SubElement(case, "failure", type="integrity", message=text).text = text
+        else:
+            ET.SubElement(case, "skipped", message=f"{text} (not required)")
+
+
 def junit_xml(report: AnyReport) -> bytes:
     """One test case per candidate x input set x output (plus one per integrity problem)."""
     name = f"modelport.{report.kind} {report.model.name if report.model else '?'}"
@@ -90,6 +104,7 @@ def junit_xml(report: AnyReport) -> bytes:
         if recorded_failure is not None:
             case = ET.SubElement(suite, "testcase", classname="manifest", name="recorded verdict", time="0")
             ET.SubElement(case, "failure", type="integrity", message=recorded_failure).text = recorded_failure
+        _signature_case(report, suite)
     required = {n.removesuffix(REQUIRED) for n in report.notes if n.endswith(REQUIRED)}
     for cand in report.candidates:
         _candidate_cases(cand, suite, proof_required=cand.candidate in required)
@@ -131,12 +146,14 @@ def summary_markdown(report: AnyReport) -> str:
         lines += [f"- {p.category}: {p.path}: {p.problem}" for p in report.integrity]
         lines += [f"- note: {n}" for n in report.notes]
         lines += [f"- warning: {d}" for d in report.environment_drift]
+        if report.signature is not None:
+            required = " (required)" if report.signature_required else ""
+            lines.append(f"- signature{required}: {report.signature.describe()}")
         unproven = [
             f"- warning: {c.candidate} is unproven: {c.proof}" for c in report.candidates if c.verdict == "unproven"
         ]
         lines += unproven
-        if report.integrity or report.notes or report.environment_drift or unproven:
-            lines.append("")
+        lines.append("")
     else:
         failed = [s for s in report.stages if s.status == "failed"]
         lines += [f"- stage {s.name} failed: {s.reason}" for s in failed]

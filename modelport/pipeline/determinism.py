@@ -21,11 +21,12 @@ from modelport.fsutil import sha256_file
 from modelport.pipeline.manifest import REPORT_NAME
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Determinism
+from modelport.signing import SIGNATURE_NAME
 
 __all__ = ["ALLOWED_TO_DIFFER", "Determinism", "check_determinism"]
 
 ALLOWED_TO_DIFFER = ("torchscript",)
-_EXCLUDED = (MANIFEST_NAME, REPORT_NAME)  # they hold timings
+_EXCLUDED = (MANIFEST_NAME, REPORT_NAME, SIGNATURE_NAME)  # they hold timings (the signature: of the manifest)
 
 
 def _hashes(folder: Path) -> dict[str, str]:

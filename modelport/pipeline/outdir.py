@@ -9,16 +9,19 @@ a staging folder left by a killed process is swept by the next run.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from modelport.errors import UsageError
 from modelport.fsutil import fsync_dir, publish_mode
+from modelport.signing import SIGNATURE_NAME
 
-__all__ = ["MANIFEST_NAME", "OutputFolder", "check_output_path", "written_by_modelport"]
+__all__ = ["MANIFEST_NAME", "SET_ASIDE", "OutputFolder", "check_output_path", "replace_policy", "written_by_modelport"]
 
 MANIFEST_NAME = "manifest.json"
 
@@ -31,7 +34,7 @@ def written_by_modelport(folder: Path) -> str | None:
         return f"it has no readable {MANIFEST_NAME} from modelport"
     if not isinstance(data, dict) or data.get("kind") != "run" or not isinstance(data.get("artifacts"), list):
         return f"its {MANIFEST_NAME} is not a modelport manifest"
-    listed = {a.get("path") for a in data["artifacts"] if isinstance(a, dict)} | {MANIFEST_NAME}
+    listed = {a.get("path") for a in data["artifacts"] if isinstance(a, dict)} | {MANIFEST_NAME, SIGNATURE_NAME}
     extra = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
     extra = [p for p in extra if p not in listed]
     if extra:
@@ -40,7 +43,44 @@ def written_by_modelport(folder: Path) -> str | None:
     return None
 
 
-def check_output_path(out: Path, *, force: bool) -> Path:
+SET_ASIDE = "--force: the folder that was at --out was moved aside, not deleted"
+
+
+def _git_inside(folder: Path) -> Path | None:
+    """The first ``.git`` under ``folder`` (a clone, a worktree's .git file, a submodule), or None."""
+    for top, dirs, files in os.walk(folder):
+        if ".git" in dirs or ".git" in files:
+            return Path(top) / ".git"
+    return None
+
+
+def replace_policy(out: Path, *, force: bool, protect: Sequence[Path] = ()) -> bool:
+    """May a run replace the folder at ``out``? True when it is one modelport did not write, to be set aside.
+
+    A folder modelport wrote (its manifest lists every file) is replaced. A folder that holds a
+    ``.git`` or a file the run reads (``protect``: the --model file, --weights, --inputs) is refused
+    even with --force: replacing it would lose the source. Any other non-empty folder needs --force,
+    and is then moved aside to a hidden sibling, never deleted, so the replace can be undone.
+    """
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    for path in protect:
+        if Path(os.path.realpath(path)).is_relative_to(out):
+            raise UsageError(f"--out {out} holds {path}, which this run reads; choose another --out (--force or not)")
+    why = written_by_modelport(out)
+    if why is None:
+        return False
+    git = _git_inside(out)
+    if git is not None:
+        raise UsageError(f"--out {out} holds {git} (a git repository); choose another --out (--force or not)")
+    if not force:
+        raise UsageError(
+            f"--out {out} is not empty and {why}; choose an empty or new folder, or pass --force to move it aside"
+        )
+    return True
+
+
+def check_output_path(out: Path, *, force: bool, protect: Sequence[Path] = ()) -> Path:
     """Refuse an output path that cannot work, before anything is written. Returns it absolute."""
     try:
         # A symlinked folder is written through: the link stays, its target is replaced.
@@ -54,12 +94,7 @@ def check_output_path(out: Path, *, force: bool) -> Path:
                 if parent == out:
                     raise UsageError(f"--out {out} is a file, not a folder; choose a folder path")
                 raise UsageError(f"--out {out} lies under {parent}, which is a file; choose a folder path")
-        if out.is_dir() and any(out.iterdir()) and not force:
-            why = written_by_modelport(out)
-            if why is not None:
-                raise UsageError(
-                    f"--out {out} is not empty and {why}; choose an empty or new folder, or pass --force to replace it"
-                )
+        replace_policy(out, force=force, protect=protect)
     except OSError as e:
         raise UsageError(f"--out {out}: {e.strerror or e}") from e
     return out
@@ -82,8 +117,9 @@ def _sweep_stale(parent: Path, name: str) -> None:
 class OutputFolder:
     """A staging folder beside the target; ``commit`` swaps it in, ``abort`` removes it."""
 
-    def __init__(self, target: Path, *, force: bool) -> None:
-        self.target = check_output_path(target, force=force)
+    def __init__(self, target: Path, *, force: bool, protect: Sequence[Path] = ()) -> None:
+        self.target = check_output_path(target, force=force, protect=protect)
+        self.force, self.protect = force, protect
         parent = self.target.parent
         # The parents this run creates, removed again if it is aborted.
         self._created = [p for p in [parent, *parent.parents] if not p.exists()]
@@ -116,6 +152,19 @@ class OutputFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.target
+
+    def set_aside(self) -> Path | None:
+        """Before ``commit``: move a folder modelport did not write (allowed by --force) to a hidden sibling."""
+        # Decided again here: the folder may have changed during the run.
+        if not replace_policy(self.target, force=self.force, protect=self.protect):
+            return None
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = Path(
+            tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.modelport-replaced-{stamp}-")
+        )
+        os.rmdir(aside)
+        os.rename(self.target, aside)
+        return aside
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

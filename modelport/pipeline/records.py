@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.base import FormatRecord
 from modelport.signature import Signature
+from modelport.signing import SignatureStatus
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance, Verdict
 
 __all__ = [
@@ -192,6 +193,8 @@ class VerifyReport(_Record):
     integrity: list[IntegrityProblem]
     candidates: list[CandidateResult]
     notes: list[str] = []
+    signature: SignatureStatus | None = None  # manifest.sig: who wrote the manifest (None: not checked)
+    signature_required: bool = False  # --require-signature or --trusted-key: anything but valid fails
     verdict: Verdict
 
     @property

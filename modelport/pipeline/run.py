@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from modelport.pipeline.golden import write_golden
 from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
-from modelport.pipeline.outdir import OutputFolder
+from modelport.pipeline.outdir import SET_ASIDE, OutputFolder
 from modelport.pipeline.records import Determinism, Environment, Golden, LostSet, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
@@ -30,6 +31,7 @@ from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.pipeline.verify_weights import weights_notes
 from modelport.signature import torch_to_numpy
+from modelport.signing import Signer
 from modelport.specs import format_dynamic
 from modelport.validators.candidate import check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult
@@ -60,6 +62,7 @@ def run(
     target: str | None = None,
     strict_edges: bool = False,
     force: bool = False,
+    sign_with: str | Path | None = None,
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Report:
     """Run the whole pipeline and write the artifact folder; returns the report (also ``manifest.json``).
@@ -111,14 +114,31 @@ def run(
         "target": target,
         "strict_edges": options.strict_edges,
     }
-    folder = OutputFolder(Path(out) if out is not None else Path("artifacts") / source.name, force=force)
+    signer = Signer.create(sign_with)  # a bad key fails here, before any work
+    reads = [Path(p) for p in (_model_file(model), options.build.weights, options.inputs_file) if p is not None]
+    out_dir = Path(out) if out is not None else Path("artifacts") / source.name
+    folder = OutputFolder(out_dir, force=force, protect=reads)
     try:
         report = _run_stages(source, folder.staging, options, on_stage, repeat if check_determinism else None)
+        signer.sign(folder.staging)
+        aside = folder.set_aside()
         final = folder.commit()
     except BaseException:
         folder.abort()
         raise
-    return report.model_copy(update={"output_dir": str(final)})
+    notes = [*report.notes, f"{SET_ASIDE}: {aside}"] if aside is not None else report.notes
+    return report.model_copy(update={"output_dir": str(final), "notes": notes})
+
+
+def _model_file(model: object) -> Path | None:
+    """The file a ``--model`` SPEC imports (the --force policy never replaces a folder holding it)."""
+    if not isinstance(model, str) or ":" not in model:
+        return None
+    target = model.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        return Path(target)
+    file = getattr(sys.modules.get(target), "__file__", None)
+    return Path(file) if isinstance(file, str) else None
 
 
 def _check_target(request: ExportRequest, exporter: exporters.Exporter, fmt: FormatRecord) -> None:

@@ -32,6 +32,7 @@ from modelport.pipeline.records import Environment, IntegrityProblem, Report, Ve
 from modelport.pipeline.verify_manifest import consistency, inside, integrity
 from modelport.pipeline.verify_policy import verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
+from modelport.signing import load_trusted_keys, signature_status
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
@@ -168,6 +169,8 @@ def verify(
     allow_loose: bool = False,
     strict_edges: bool = False,
     require_proof: bool = False,
+    require_signature: bool = False,
+    trusted_keys: Sequence[str | Path] = (),
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -179,7 +182,8 @@ def verify(
     win; a recorded tolerance looser than the default fails unless ``allow_loose``.
     ``strict_edges`` makes lossy formats gate on the edge sets too.
     A weights file whose tensors no verified artifact holds is "unproven": a warning, not a
-    pass; ``require_proof`` makes it a failure.
+    pass; ``require_proof`` makes it a failure. ``signature`` reports ``manifest.sig``;
+    ``require_signature`` (implied by ``trusted_keys``, Ed25519 public key files) fails anything but valid.
     """
     root = Path(folder)
     wanted = exporters.parse_runtimes(runtimes)
@@ -188,10 +192,13 @@ def verify(
     if drift_tol is not None and against is None:
         raise UsageError("--max-drift needs --against OLD_DIR")
     current = Environment.current()
+    required = require_signature or bool(trusted_keys)
+    signed = signature_status(root, load_trusted_keys(trusted_keys))
     try:
         manifest = read_manifest(root)
     except DamagedManifest as e:
-        return _damaged_report(root, current, str(e))
+        report = _damaged_report(root, current, str(e))
+        return report.model_copy(update={"signature": signed, "signature_required": required})
     problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
     tolerances, loose = verify_tolerances(manifest, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose)
@@ -253,8 +260,11 @@ def verify(
         notes.append("the manifest records no artifact to verify")
     if require_proof:
         notes += [f"{c.candidate}{REQUIRED}" for c in candidates if c.verdict == "unproven"]
+    if required and signed.status != "valid":
+        notes.append(f"signature required: {signed.describe()}")
     ok = (
-        not problems
+        not (required and signed.status != "valid")
+        and not problems
         and manifest.verdict == "pass"
         and bool(candidates)
         and all(c.verdict == "pass" or (c.verdict == "unproven" and not require_proof) for c in candidates)
@@ -272,6 +282,8 @@ def verify(
         integrity=problems,
         candidates=candidates,
         notes=notes,
+        signature=signed,
+        signature_required=required,
         verdict="pass" if ok else "fail",
     )
 
