@@ -49,6 +49,14 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     return call
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The suite never reads or writes the user's ~/.config/modelport (the local signing key lives there)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELPORT_CONFIG_DIR", str(tmp_path_factory.mktemp("modelport-config")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def mlp_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder written by one default ``modelport run`` (every format). Do not modify it."""
@@ -104,9 +112,10 @@ def run_and_verify_agree(monkeypatch: pytest.MonkeyPatch) -> Any:
     def commit(self: Any) -> Path:
         final: Path = original(self)
         if load_manifest(final)["verdict"] == "pass":
-            report = modelport.verify(final, allow_loose=True)
+            # Every folder run writes is signed: its manifest.sig is valid under the local key.
+            report = modelport.verify(final, allow_loose=True, require_signature=True)
             if report.verdict != "pass":
-                why = [p.problem for p in report.integrity] + [
+                why = [p.problem for p in report.integrity] + report.notes + [
                     f"{c.candidate}: {c.reason or [f.message for f in c.failures()]}"
                     for c in report.candidates
                     if c.verdict == "fail"
