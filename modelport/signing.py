@@ -55,6 +55,8 @@ _LOCAL_KEY_FILE = "local-hmac.key"
 _MAX_SIG_BYTES = 64 * 1024  # a real one is ~400 bytes; a hostile one is not read whole
 _MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 
+_MISSING = "is missing"
+
 SignatureState = Literal["valid", "unknown-key", "absent", "invalid"]
 
 
@@ -257,7 +259,7 @@ def _read_regular(path: Path, limit: int) -> bytes | str:
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return "missing"
+        return _MISSING
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
     if not stat.S_ISREG(info.st_mode):
@@ -321,9 +323,9 @@ def signature_status(folder: str | Path, trusted_keys: Sequence[TrustedKey | str
     root = Path(folder)
     keys = [k if isinstance(k, TrustedKey) else _public_key(Path(k)) for k in trusted_keys]
     trusted = {k.key_id: k for k in keys}
-    if not (root / SIGNATURE_NAME).exists() and not (root / SIGNATURE_NAME).is_symlink():
-        return SignatureStatus(status="absent", message=f"the folder has no {SIGNATURE_NAME}")
     raw = _read_regular(root / SIGNATURE_NAME, _MAX_SIG_BYTES)
+    if raw == _MISSING:
+        return SignatureStatus(status="absent", message=f"the folder has no {SIGNATURE_NAME}")
     if isinstance(raw, str):
         return SignatureStatus(status="invalid", message=f"{SIGNATURE_NAME} {raw}")
     entries = _entries(raw)

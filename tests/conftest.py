@@ -115,11 +115,15 @@ def run_and_verify_agree(monkeypatch: pytest.MonkeyPatch) -> Any:
             # Every folder run writes is signed: its manifest.sig is valid under the local key.
             report = modelport.verify(final, allow_loose=True, require_signature=True)
             if report.verdict != "pass":
-                why = [p.problem for p in report.integrity] + report.notes + [
-                    f"{c.candidate}: {c.reason or [f.message for f in c.failures()]}"
-                    for c in report.candidates
-                    if c.verdict == "fail"
-                ]
+                why = (
+                    [p.problem for p in report.integrity]
+                    + report.notes
+                    + [
+                        f"{c.candidate}: {c.reason or [f.message for f in c.failures()]}"
+                        for c in report.candidates
+                        if c.verdict == "fail"
+                    ]
+                )
                 disagreements.append(f"{final}: run passed, verify failed: {why}")
         return final
 

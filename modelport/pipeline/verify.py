@@ -193,12 +193,14 @@ def verify(
         raise UsageError("--max-drift needs --against OLD_DIR")
     current = Environment.current()
     required = require_signature or bool(trusted_keys)
-    signed = signature_status(root, load_trusted_keys(trusted_keys))
+    keys = load_trusted_keys(trusted_keys)
     try:
         manifest = read_manifest(root)
     except DamagedManifest as e:
+        signed = signature_status(root, keys)
         report = _damaged_report(root, current, str(e))
         return report.model_copy(update={"signature": signed, "signature_required": required})
+    signed = signature_status(root, keys)
     problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
     tolerances, loose = verify_tolerances(manifest, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose)
