@@ -7,6 +7,7 @@ hash and parity checks by construction; only the signature tells it from the ori
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import xml.etree.ElementTree as ET
@@ -196,13 +197,16 @@ def test_only_manifest_sig_itself_is_exempt_from_the_unlisted_files_rule(copy: P
     assert "manifest.sig.bak: present but not listed" in result.out
 
 
-@pytest.mark.parametrize("damage", ["symlink", "huge", "not-json", "no-entries"])
+@pytest.mark.parametrize("damage", ["symlink", "fifo", "huge", "not-json", "no-entries"])
 def test_a_damaged_signature_file_is_invalid_not_a_crash(copy: Path, tmp_path: Path, damage: str) -> None:
     sig = copy / SIGNATURE_NAME
     if damage == "symlink":
         outside = tmp_path / "outside.sig"
         shutil.move(sig, outside)
         sig.symlink_to(outside)
+    elif damage == "fifo":  # opening it would wait forever for a writer
+        sig.unlink()
+        os.mkfifo(sig)
     elif damage == "huge":
         sig.write_bytes(sig.read_bytes() + b" " * 70_000)
     elif damage == "not-json":
