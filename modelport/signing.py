@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,21 +94,23 @@ def _local_key(*, create: bool) -> bytes | None:
     path = config_dir() / _LOCAL_KEY_FILE
     try:
         text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         if not create:
             return None
+        text = secrets.token_hex(32)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _create_key_file(path, text)
         except FileExistsError:  # another run created it first
             return _local_key(create=False)
         except OSError as e:
-            raise UsageError(f"cannot create the local signing key {path}: {e.strerror or e}") from e
-        text = secrets.token_hex(32)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text + "\n")
+            raise UsageError(
+                f"cannot create the local signing key {path}: {e.strerror or e}; "
+                "set MODELPORT_CONFIG_DIR to a folder you can write"
+            ) from e
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the local signing key {path}: {e}; fix or delete it") from e
+        raise UsageError(
+            f"cannot read the local signing key {path}: {e}; fix or delete it, or set MODELPORT_CONFIG_DIR"
+        ) from e
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -115,6 +118,20 @@ def _local_key(*, create: bool) -> bytes | None:
     if len(key) != 32:
         raise UsageError(f"the local signing key {path} is damaged; delete it (a new one is made on the next run)")
     return key
+
+
+def _create_key_file(path: Path, text: str) -> None:
+    """Write the key whole under a temporary name, then link it in: a concurrent run never reads half a key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".local-hmac-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # fails if the key exists
+    finally:
+        os.unlink(tmp)
 
 
 def _pem(path: Path) -> bytes:

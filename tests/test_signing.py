@@ -216,3 +216,22 @@ def test_a_damaged_signature_file_is_invalid_not_a_crash(copy: Path, tmp_path: P
     status = signature_status(copy)
     assert status.status == "invalid", status
     assert modelport.verify(copy, require_signature=True).verdict == "fail"
+
+
+def test_a_config_folder_that_cannot_be_written_is_a_usage_error(tmp_path: Path, monkeypatch, cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MODELPORT_CONFIG_DIR", str(tmp_path / "file" / "config"))
+    result = cli("run", "--out", str(tmp_path / "out"), *TINY)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "MODELPORT_CONFIG_DIR" in result.err and not (tmp_path / "out").exists()
+
+
+def test_concurrent_first_runs_share_one_local_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelport.signing import Signer
+
+    monkeypatch.setenv("MODELPORT_CONFIG_DIR", str(tmp_path / "fresh"))
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: Signer.create().hmac_key, range(32)))
+    assert len(keys) == 1 and [p.name for p in (tmp_path / "fresh").iterdir()] == ["local-hmac.key"]
