@@ -29,7 +29,7 @@ from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
-from modelport.pipeline.verify_manifest import consistency, inside, integrity
+from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
@@ -205,8 +205,14 @@ def verify(
     if not broken & _golden_paths(manifest):
         replays, golden_problems = _replays(root, manifest)
         problems += golden_problems
+        if replays:
+            problems += golden_set_problems(manifest, {k: v.shape for k, v in replays[0].inputs.items()})
     if not replays:
         notes.append("golden data is missing or damaged: parity was not replayed")
+    notes += [
+        f"coverage lost when the folder was made: input set {s.name} ({s.kind}): {s.reason}"
+        for s in manifest.lost_coverage
+    ]
     if manifest.verdict == "fail":
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
