@@ -312,3 +312,32 @@ def test_a_set_the_original_fails_on_is_lost_coverage(tmp_path: Path, cli) -> No
     assert "coverage lost: input set batch_64" in summary.read_text()
     (lost,) = modelport.pipeline.manifest.read_manifest(tmp_path / "o").lost_coverage
     assert lost.name == "batch_64" and "at most 32" in lost.reason
+
+
+def test_a_float16_claim_in_the_manifest_does_not_widen_the_defaults(tmp_path: Path) -> None:
+    """Review finding: the float16 defaults are 100x wider; which apply is read from the folder's own files."""
+    import onnx
+
+    folder = tmp_path / "claim"
+    assert modelport.run("mlp", out=folder, formats="onnx", samples=0).verdict == "pass"
+    model = onnx.load(str(folder / "model.onnx"))
+    for init in model.graph.initializer:
+        scaled = onnx.numpy_helper.to_array(init) * np.float32(1.003)
+        init.CopyFrom(onnx.numpy_helper.from_array(scaled, init.name))
+    onnx.save(model, str(folder / "model.onnx"))
+    rehash(folder, "model.onnx")
+    manifest = load_manifest(folder)
+    manifest["model"]["dtypes"] = ["float16", "float32"]
+    manifest["tolerances"]["onnx"].update(atol=1e-3, rtol=1e-2, source="default (float16 model)")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = modelport.verify(folder)
+    assert report.verdict == "fail"
+    assert any("looser than the default" in p.problem for p in report.integrity)
+
+
+def test_a_real_float16_model_verifies_at_its_own_defaults(tmp_path: Path) -> None:
+    folder = tmp_path / "half"
+    assert modelport.run("tests/zoo.py:half", out=folder, formats="state_dict,onnx", samples=0).verdict == "pass"
+    report = modelport.verify(folder)  # no --allow-loose: the float16 defaults are the right ones here
+    assert report.verdict == "pass", [p.problem for p in report.integrity]
+    assert {c.tolerance.source for c in report.candidates if c.format == "onnx"} == {"manifest"}

@@ -30,7 +30,7 @@ from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
-from modelport.pipeline.verify_policy import verify_tolerances
+from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
@@ -194,7 +194,10 @@ def verify(
         return _damaged_report(root, current, str(e))
     problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
-    tolerances, loose = verify_tolerances(manifest, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose)
+    model_dtypes = observed_dtypes(root, manifest, broken)
+    tolerances, loose = verify_tolerances(
+        manifest, dtypes=model_dtypes, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose
+    )
     problems += loose
     gate_edges = strict_edges or bool(manifest.options.get("strict_edges"))
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
