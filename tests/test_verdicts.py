@@ -186,6 +186,24 @@ def test_large_models_use_the_layer_by_layer_estimate(tmp_path: Path, monkeypatc
     assert modelport.verify(folder).verdict == "pass"
 
 
+def test_where_layer_by_layer_fails_the_whole_model_widens_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding: a tied projection uses a parameter outside its module; the estimate must not be lost."""
+    import copy
+
+    from modelport.pipeline.build import build_model
+    from modelport.pipeline.inputs import random_sets
+
+    built = build_model(modelport.models.resolve_model(f"{MODELS}:tied_head", None), 0)
+    before = {k: v.clone() for k, v in built.model.state_dict().items()}
+    exact = reference64.Float64Reference(copy.deepcopy(built.model).double(), built.signature, "copy")
+    bounded = reference64.Float64Reference(built.model, built.signature, "layerwise")
+    (s,) = random_sets(built.inputs, built.rules, 0, 1)
+    np.testing.assert_array_equal(exact.infer(s.inputs)["output"], bounded.infer(s.inputs)["output"])
+    assert bounded.estimate == "inplace"
+    after = built.model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+
+
 # -- lossy formats on synthetic edge sets --------------------------------------------------------
 
 # A tolerance a 14th of int8's default: the cnn's representative sets use under 0.05 of the

@@ -97,7 +97,7 @@ def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[Repla
         outputs="golden/outputs.npz",
         onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_0",
         outputs64=_write64(folder, "golden/outputs64.npz", replays[0]),
-        float64_estimate=with64[0].reference64_estimate if with64 else None,  # type: ignore[arg-type]
+        float64_estimate=with64[-1].reference64_estimate if with64 else None,  # type: ignore[arg-type]
         sets=golden_sets,
     )
 

@@ -75,7 +75,7 @@ class OutputCheck(BaseModel):
     nonfinite_mismatches: int | None = None  # NaN/inf disagreements, counted in mismatches; they always gate
     # Which bound decided a pass: "tolerance" (element-wise atol/rtol), or "float64" (the candidate
     # is within the allowance of the float64 reference); with the float64 estimate used.
-    decided_by: Literal["tolerance", "float64-copy", "float64-layerwise"] | None = None
+    decided_by: Literal["tolerance", "float64-copy", "float64-layerwise", "float64-inplace"] | None = None
     # False for a check that is reported but does not decide the verdict: a lossy format on a
     # synthetic edge set (zeros, inputs x100), unless --strict-edges.
     gates: bool = True
