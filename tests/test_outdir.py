@@ -64,11 +64,13 @@ def test_a_killed_runs_staging_folder_is_swept(tmp_path: Path, cli) -> None:  # 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f".out.modelport-staging-{dead.stdout.strip()}-abc"
     (stale / "golden").mkdir(parents=True)
-    live = tmp_path / f".out.modelport-staging-{os.getpid()}-xyz"  # a run still in progress: kept
-    live.mkdir()
+    # A live pid proves nothing (pids are reused): the lock says whether a run owns them, and none holds it.
+    reused = tmp_path / f".out.modelport-staging-{os.getppid()}-xyz"
+    reused.mkdir()
+    other = tmp_path / f".other.modelport-staging-{dead.stdout.strip()}-abc"  # another folder's: not ours to sweep
+    other.mkdir()
     assert cli("run", "--out", str(tmp_path / "out"), "--formats", "state_dict", "--quiet").code == 0
-    assert not stale.exists() and live.exists()
-    shutil.rmtree(live)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "out"]  # the lock file is gone too
 
 
 def test_a_symlinked_out_is_written_through(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
