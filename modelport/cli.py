@@ -348,9 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def console_main() -> None:
     try:
         signal.signal(signal.SIGTERM, _terminate)
-        # A file-size limit (ulimit -f) then fails the write with EFBIG, reported in one line, instead of
-        # killing the process with SIGXFSZ.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)

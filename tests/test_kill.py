@@ -161,7 +161,8 @@ def test_a_file_size_limit_mid_run_exits_1_in_one_line(tmp_path: Path, cli) -> N
     before = _manifest(out)
     cmd = [sys.executable, "-m", "modelport", "run", "--out", str(out), *FAST]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # 20 kB: the golden data and report fit, state_dict.pt (34 kB) does not.
+    # 20 kB: the golden data and report fit, state_dict.pt (34 kB) does not. CPython ignores SIGXFSZ itself,
+    # so the write fails with EFBIG instead of killing the process.
     done = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=120, preexec_fn=_limit_file_size(20_000)
     )
