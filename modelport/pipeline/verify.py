@@ -27,7 +27,7 @@ from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
-from modelport.pipeline.outdir import MANIFEST_NAME
+from modelport.pipeline.outdir import MANIFEST_NAME, reading
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
@@ -181,7 +181,36 @@ def verify(
     A weights file whose tensors no verified artifact holds is "unproven": a warning, not a
     pass; ``require_proof`` makes it a failure.
     """
-    root = Path(folder)
+    with reading(Path(folder)):  # no run swaps the folder while it is read
+        return _verify(
+            Path(folder),
+            runtimes=runtimes,
+            target=target,
+            against=against,
+            max_drift=max_drift,
+            atol=atol,
+            rtol=rtol,
+            tol=tol,
+            allow_loose=allow_loose,
+            strict_edges=strict_edges,
+            require_proof=require_proof,
+        )
+
+
+def _verify(
+    root: Path,
+    *,
+    runtimes: str | Sequence[str] | None,
+    target: str | None,
+    against: str | Path | None,
+    max_drift: str | None,
+    atol: float | None,
+    rtol: float | None,
+    tol: str | Sequence[str] | None,
+    allow_loose: bool,
+    strict_edges: bool,
+    require_proof: bool,
+) -> VerifyReport:
     wanted = exporters.parse_runtimes(runtimes)
     parsed_target = parse_target(target) if target is not None else None
     drift_tol = parse_max_drift(max_drift)
