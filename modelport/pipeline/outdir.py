@@ -9,7 +9,6 @@ a staging folder left by a killed process is swept by the next run.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from modelport.errors import UsageError
 from modelport.fsutil import fsync_dir, publish_mode
+from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 
 __all__ = ["MANIFEST_NAME", "OutputFolder", "check_output_path", "written_by_modelport"]
 
@@ -26,8 +26,8 @@ MANIFEST_NAME = "manifest.json"
 def written_by_modelport(folder: Path) -> str | None:
     """None when ``folder`` holds exactly what a modelport manifest lists; otherwise why not."""
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json((folder / MANIFEST_NAME).read_bytes(), MANIFEST_NAME)
+    except (OSError, UnsafeFile):
         return f"it has no readable {MANIFEST_NAME} from modelport"
     if not isinstance(data, dict) or data.get("kind") != "run" or not isinstance(data.get("artifacts"), list):
         return f"its {MANIFEST_NAME} is not a modelport manifest"
