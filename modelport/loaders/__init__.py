@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelport.errors import one_line
 from modelport.loaders.files import (
     check_onnx_external_data,
     check_safetensors,
@@ -46,9 +47,17 @@ __all__ = [
 
 def load_torch(path: Path | Any, *, map_location: str | None = "cpu", mmap: bool = False) -> Any:
     """``torch.load`` that cannot unpickle code, whatever the environment says."""
+    import pickle
+
     import torch
 
-    return torch.load(path, weights_only=True, map_location=map_location, mmap=mmap)
+    try:
+        return torch.load(path, weights_only=True, map_location=map_location, mmap=mmap)
+    except pickle.UnpicklingError as e:  # torch's message is a page long; its cause is on one line
+        name = getattr(path, "name", "the file")
+        found = [ln for ln in str(e).splitlines() if "nsupported" in ln]
+        cause = found[0].split("WeightsUnpickler error:")[-1].split(" was not")[0].strip() if found else one_line(e)
+        raise UnsafeFile(f"{name}: torch.load(weights_only=True) refused it ({cause}); not a plain weights file") from e
 
 
 def load_exported_program(path: Path) -> torch.export.ExportedProgram:
