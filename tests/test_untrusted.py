@@ -199,6 +199,8 @@ def test_verify_refuses_a_rehashed_pt2_payload(cli, artifact_copy: Path, sentine
         "Add(Mul(Integer(16), Symbol('s33', positive=True, integer=True), Add(Symbol('u0', integer=True), "
         "Integer(-1))), Integer(-1))",
         "Pow(Symbol('s50', positive=True, integer=True), Integer(2))",
+        "Mul(Float('0.5', precision=53), Symbol('s1', positive=True, integer=True))",
+        "FloorDiv(Mod(Symbol('s2', integer=True), Integer(3)), Max(Integer(1), Symbol('u0', integer=True)))",
     ],
 )
 def test_real_size_expressions_pass_the_grammar(expr: str) -> None:
@@ -213,6 +215,7 @@ def test_real_size_expressions_pass_the_grammar(expr: str) -> None:
         "Integer(1) + eval('1')",
         "Symbol('os; touch x')",
         "lambda: 0",
+        "Float('0.5; import os')",
     ],
 )
 def test_size_expression_grammar_refuses_code(expr: str) -> None:

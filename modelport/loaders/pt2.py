@@ -84,10 +84,12 @@ _SYMPY_NAMES = frozenset(
         "real",
         "finite",
         "negative",
+        "precision",
     ]
 )
 _EXPR_TOKEN = re.compile(
-    r"\s*(?:(?P<name>[A-Za-z][A-Za-z0-9]*)|'(?P<sym>[a-z]+[0-9]+)'|(?P<num>-?[0-9]+)|(?P<op>[(),=]))"
+    r"\s*(?:(?P<name>[A-Za-z][A-Za-z0-9]*)|'(?P<sym>[a-z]+[0-9]+)'"
+    r"|'(?P<float>-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)'|(?P<num>-?[0-9]+)|(?P<op>[(),=]))"
 )
 _MAX_EXPR = 10_000
 _PROGRAM_DEPTH = 256  # nested graphs (cond, while_loop) add ~10 levels each
