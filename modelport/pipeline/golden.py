@@ -15,6 +15,7 @@ import numpy as np
 
 from modelport.errors import UsageError
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_npz
 from modelport.pipeline.records import Golden, GoldenSet
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):
         raise UsageError(f"{path.name} is not an .npz archive")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with load_npz(path) as data:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UsageError(f"cannot read golden data {path}: {e}") from e

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import secrets
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from modelport.errors import UsageError
 from modelport.fsutil import fsync_dir, publish_mode
+from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 from modelport.pipeline.folder_lock import FolderLock
 from modelport.pipeline.preflight import check_disk, check_replaceable, check_writable_folder
 
@@ -41,8 +41,8 @@ MANIFEST_NAME = "manifest.json"
 def written_by_modelport(folder: Path) -> str | None:
     """None when ``folder`` holds exactly what a modelport manifest lists; otherwise why not."""
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json((folder / MANIFEST_NAME).read_bytes(), MANIFEST_NAME)
+    except (OSError, UnsafeFile):
         return f"it has no readable {MANIFEST_NAME} from modelport"
     if not isinstance(data, dict) or data.get("kind") != "run" or not isinstance(data.get("artifacts"), list):
         return f"its {MANIFEST_NAME} is not a modelport manifest"
