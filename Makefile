@@ -2,6 +2,7 @@
 #   make run    set up .venv if needed, then run the whole pipeline on the built-in MLP
 #   make test   set up .venv if needed, then lint, type-check and run the everyday test suite
 #   make zoo    the real-model zoo (third-party models, pytest marker `zoo`); .ci/run runs it after make test
+#   make kill   runs killed by SIGKILL mid-commit and at random moments (pytest marker `kill`); .ci/run runs it too
 # Both are idempotent: the venv is rebuilt only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modelport-installed
 
-.PHONY: run test lint typecheck pytest zoo bench clean
+.PHONY: run test lint typecheck pytest zoo kill bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +28,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -m "not zoo"
+	$(BIN)/python -m pytest -m "not zoo and not kill"
 
 zoo: $(STAMP)
 	$(BIN)/python -m pytest -m zoo
+
+kill: $(STAMP)
+	$(BIN)/python -m pytest -m kill
 
 test: lint typecheck pytest
 

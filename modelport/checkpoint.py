@@ -15,6 +15,7 @@ import torch
 
 from modelport.errors import UsageError
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_torch
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 
@@ -47,7 +48,7 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``)."""
-    data = torch.load(Path(path), weights_only=True, map_location="cpu")
+    data = load_torch(Path(path))
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise UsageError(f"{path} is not a modelport checkpoint (no format={CHECKPOINT_FORMAT!r})")
     return data

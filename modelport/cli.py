@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from modelport import __version__
-from modelport.errors import UsageError
+from modelport.errors import UsageError, WriteError, resource_error
 
 if TYPE_CHECKING:
     from modelport.pipeline.records import StageRecord, VerifyReport
@@ -204,14 +204,20 @@ def _ci_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--summary-md", metavar="PATH", help="a compact markdown summary for a CI job page")
 
 
-def _ci_paths(args: argparse.Namespace, folder: Path) -> dict[str, Path | None]:
-    """The CI output paths, refused when they would land inside the artifact folder (verify would flag them)."""
+def _ci_paths(args: argparse.Namespace, folder: Path | None) -> dict[str, Path | None]:
+    """The CI output paths, checked before any work: writable file paths (pre-flight), never inside the
+    artifact folder (verify would flag them)."""
+    from modelport.pipeline.preflight import check_output_file
+
     paths: dict[str, Path | None] = {}
     for key, flag in (("json_path", "report_json"), ("junit_path", "junit_xml"), ("summary_path", "summary_md")):
         value = getattr(args, flag)
         path = Path(value) if value else None
-        if path is not None and path.resolve().is_relative_to(folder.resolve()):
-            raise UsageError(f"--{flag.replace('_', '-')} {path} lies inside the artifact folder; write it elsewhere")
+        if path is not None:
+            name = f"--{flag.replace('_', '-')}"
+            if folder is not None and path.resolve().is_relative_to(folder.resolve()):
+                raise UsageError(f"{name} {path} lies inside the artifact folder; write it elsewhere")
+            check_output_file(name, path)
         paths[key] = path
     return paths
 
@@ -229,8 +235,8 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
             started = True
         print_stage(out, record)
 
-    if args.out is not None:
-        _ci_paths(args, Path(args.out))  # refuse early; the default folder is checked after the run
+    # Refused before any work; the default folder is known only after the model is resolved, checked again after.
+    _ci_paths(args, Path(args.out) if args.out is not None else None)
     report = run(
         args.model,
         out=args.out,
@@ -388,6 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"modelport: error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:
+        print(f"modelport: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if (cause := resource_error(e)) is None:
+            raise
+        # A CI output written after the verdict: the disk, not the model, failed.
+        print(f"modelport: error: cannot write {cause.filename or 'a file'}: {cause.strerror}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("modelport: interrupted; the previous artifact folder, if any, is untouched", file=sys.stderr)
         return 130

@@ -4,7 +4,8 @@
     ├── UsageError                 bad flags, bad paths, bad files handed to us: the CLI exits 2
     └── StageError                 a pipeline step could not do its job (export, load, run): exit 1
         ├── ExportError
-        └── LoadError
+        ├── LoadError
+        └── WriteError             a file could not be written (disk full, size limit, read-only): the run stops
 
 Messages are one line and end with what to do next. Third-party exceptions are
 wrapped at the boundary with ``raise ... from e`` so the cause is kept.
@@ -12,6 +13,7 @@ wrapped at the boundary with ``raise ... from e`` so the cause is kept.
 
 from __future__ import annotations
 
+import errno
 import re
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "ModelportError",
     "StageError",
     "UsageError",
+    "WriteError",
     "one_line",
     "raise_if_interrupted",
+    "resource_error",
     "root_cause",
 ]
 
@@ -44,6 +48,29 @@ class ExportError(StageError):
 
 class LoadError(StageError):
     """A saved artifact could not be loaded back by its runtime."""
+
+
+class WriteError(StageError):
+    """A write failed for want of room or permission: the whole run stops (exit 1), the previous folder is kept.
+
+    Not a failed format: a folder whose formats failed for want of disk must not replace a good one.
+    """
+
+
+# Errors that say the filesystem, not the model, is the problem.
+_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def resource_error(exc: BaseException) -> OSError | None:
+    """The disk-full, file-too-large or read-only OSError in ``exc``'s chain, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in _RESOURCE_ERRNOS:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -40,9 +40,10 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
             os.fsync(fh.fileno())
         publish_mode(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _name_the_file(e, path)
         raise
 
 
@@ -59,10 +60,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         publish_mode(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        _name_the_file(e, path)
         raise
+
+
+def _name_the_file(exc: BaseException, path: Path) -> None:
+    """A failed write() names no file; the error message must (disk full: which file?)."""
+    for err in (exc, exc.__cause__, exc.__context__):
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)
 
 
 def fsync_dir(path: Path) -> None:

@@ -292,10 +292,12 @@ def _read_regular(path: Path, limit: int) -> bytes | str:
 
 
 def _entries(raw: bytes) -> list[dict[str, str]] | str:
+    from modelport.loaders.jsonsafe import UnsafeFile, parse_json
+
     try:
-        body: Any = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        return f"{SIGNATURE_NAME} is not JSON ({type(e).__name__})"
+        body: Any = parse_json(raw, SIGNATURE_NAME)  # bounded depth and numbers, like the manifest
+    except UnsafeFile as e:
+        return str(e)
     if not isinstance(body, dict) or body.get("kind") != "modelport-signature" or body.get("version") != 1:
         return f"{SIGNATURE_NAME} is not a modelport signature file (version 1)"
     entries = body.get("signatures")

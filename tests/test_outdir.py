@@ -64,11 +64,13 @@ def test_a_killed_runs_staging_folder_is_swept(tmp_path: Path, cli) -> None:  # 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f".out.modelport-staging-{dead.stdout.strip()}-abc"
     (stale / "golden").mkdir(parents=True)
-    live = tmp_path / f".out.modelport-staging-{os.getpid()}-xyz"  # a run still in progress: kept
-    live.mkdir()
+    # A live pid proves nothing (pids are reused): the lock says whether a run owns them, and none holds it.
+    reused = tmp_path / f".out.modelport-staging-{os.getppid()}-xyz"
+    reused.mkdir()
+    other = tmp_path / f".other.modelport-staging-{dead.stdout.strip()}-abc"  # another folder's: not ours to sweep
+    other.mkdir()
     assert cli("run", "--out", str(tmp_path / "out"), "--formats", "state_dict", "--quiet").code == 0
-    assert not stale.exists() and live.exists()
-    shutil.rmtree(live)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "out"]  # the lock file is gone too
 
 
 def test_a_symlinked_out_is_written_through(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -84,3 +86,68 @@ def test_a_path_too_long_is_a_usage_error(tmp_path: Path, cli) -> None:  # type:
     assert result.code == 2 and "Traceback" not in result.err
     result = cli("verify", str(tmp_path / ("a" * 300)))
     assert result.code == 2 and "Traceback" not in result.err
+
+
+def test_report_json_at_a_folder_exits_2_before_anything_is_written(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "reports").mkdir()
+    out = tmp_path / "out"
+    for cmd in (["run", "--out", str(out), "--formats", "state_dict"], ["run", "--formats", "state_dict"]):
+        result = cli(*cmd, "--report-json", str(tmp_path / "reports"))
+        assert result.code == 2 and "--report-json" in result.err and "is a folder" in result.err
+        assert result.out == "" and not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+
+
+@pytest.fixture
+def mount(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Mount a small tmpfs (root with CAP_SYS_ADMIN only, else skip); unmounted after the test."""
+    mounted: list[Path] = []
+
+    def make(name: str, options: str) -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)]).returncode:
+            pytest.skip("mounting a tmpfs needs root with CAP_SYS_ADMIN")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in mounted:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_out_on_a_read_only_mount_exits_2_before_any_work(mount, cli) -> None:  # type: ignore[no-untyped-def]
+    ro = mount("ro", "ro,size=1m")
+    result = cli("run", "--out", str(ro / "deep" / "out"), "--formats", "state_dict")
+    assert result.code == 2 and "read-only filesystem" in result.err and result.out == ""
+    assert list(ro.iterdir()) == []
+
+
+def test_not_enough_free_disk_exits_2_before_any_export(mount, cli) -> None:  # type: ignore[no-untyped-def]
+    small = mount("small", "size=1m")
+    result = cli("run", "--out", str(small / "out"), "--formats", "state_dict,onnx")
+    assert result.code == 2 and "not enough free disk" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert list(small.iterdir()) == []  # staging folder and lock removed
+    assert "state_dict" not in result.out  # refused after the build, before the first export
+
+
+def test_an_immutable_previous_folder_exits_2_before_any_work(artifact_copy: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(artifact_copy)]).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        before = _listing(artifact_copy)
+        result = cli("run", "--out", str(artifact_copy), "--formats", "state_dict")
+        assert result.code == 2 and "immutable" in result.err and result.out == ""
+    finally:
+        subprocess.run(["chattr", "-i", str(artifact_copy)], check=True)
+    assert _listing(artifact_copy) == before
+    assert sorted(p.name for p in artifact_copy.parent.iterdir()) == ["copy"]
+
+
+def test_a_run_killed_between_the_two_renames_is_restored_by_verify(artifact_copy: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Where renameat2 is missing, a kill between the renames leaves the target aside: verify restores it first."""
+    before = _listing(artifact_copy)
+    aside = artifact_copy.parent / ".copy.modelport-old-4242-abcd"
+    artifact_copy.rename(aside)
+    assert cli("verify", str(artifact_copy), "--quiet").code == 0
+    assert _listing(artifact_copy) == before and not aside.exists()

@@ -130,10 +130,42 @@ def test_a_golden_set_dropped_from_the_manifest_is_caught(artifact_copy: Path) -
     report = modelport.verify(artifact_copy)
     assert report.verdict == "fail"
     assert all(c.verdict == "pass" for c in report.candidates)  # every remaining set still replays
-    (problem,) = report.integrity
-    assert problem.path == "manifest.json"
-    assert "its golden sets" in problem.problem and "are not the ones the run checked" in problem.problem
-    assert "'batch_64'" in problem.problem
+    required, consistency = sorted(report.integrity, key=lambda p: p.problem)
+    assert consistency.path == required.path == "manifest.json"
+    assert "its golden sets" in consistency.problem and "are not the ones the run checked" in consistency.problem
+    assert "'batch_64'" in consistency.problem
+    assert required.problem == "golden set 'batch_64', which the recorded options call for, is missing"
+
+
+def test_golden_sets_dropped_with_their_recorded_checks_are_still_required(artifact_copy: Path) -> None:
+    """Review finding: drop the sweep sets and every recorded check alike, and the consistency check has nothing
+    to compare; the sets the recorded options and signature call for are still required."""
+    manifest = load_manifest(artifact_copy)
+    golden = manifest["golden"]
+    for dropped in [s for s in golden["sets"] if s["kind"] == "sweep"]:
+        shutil.rmtree((artifact_copy / dropped["inputs"]).parent)
+        shutil.rmtree(artifact_copy / dropped["onnx_test_data"])
+        gone = (dropped["inputs"].rsplit("/", 1)[0] + "/", f"{dropped['onnx_test_data']}/")
+        manifest["artifacts"] = [a for a in manifest["artifacts"] if not a["path"].startswith(gone)]
+    golden["sets"] = [s for s in golden["sets"] if s["kind"] != "sweep"]
+    for cand in manifest["candidates"]:
+        cand["checks"] = []
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    problems = [p.problem for p in modelport.verify(artifact_copy).integrity]
+    assert "golden set 'batch_1', which the recorded options call for, is missing" in problems
+    assert "golden set 'batch_64', which the recorded options call for, is missing" in problems
+    assert "onnx@onnxruntime passed with no recorded check" in problems
+
+
+def test_a_golden_set_relabelled_as_an_edge_case_is_caught(artifact_copy: Path) -> None:
+    """Review finding: a set's kind decides whether a lossy format's miss gates; it is never taken on trust."""
+    manifest = load_manifest(artifact_copy)
+    for s in manifest["golden"]["sets"]:
+        s["kind"] = "edge"
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    problems = [p.problem for p in modelport.verify(artifact_copy).integrity]
+    assert "golden set 'random_1' is recorded as kind 'edge'; it is 'random'" in problems
+    assert "golden set 'batch_64' is recorded as kind 'edge'; it is 'sweep'" in problems
 
 
 # --- d. the optimized, float16 and int8 files hold what their names say ---------------------------------

@@ -315,3 +315,26 @@ def test_without_a_program_the_weights_files_must_agree_on_their_names(lstm_lega
         cand = _candidate(report, name)
         assert (cand.verdict, cand.category) == ("fail", "missing")
         assert "only model.safetensors holds head.bias" in (cand.reason or "")
+
+
+def test_one_layer_copied_over_another_fails(tmp_path: Path) -> None:
+    """Review finding: l2 overwritten with l1's tensors in both files; l1's values are in the graph, under l1's
+    name, while l2's name holds other values: only a fold could explain that, and none does."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "three"
+    spec = "tests/weights_models.py:three_linear"
+    assert modelport.run(spec, out=folder, formats="state_dict,safetensors,onnx", samples=0).verdict == "pass"
+    state = torch.load(folder / "state_dict.pt", weights_only=True)
+    tensors = load_file(str(folder / "model.safetensors"))
+    for held in (state, tensors):
+        held["l2.weight"], held["l2.bias"] = held["l1.weight"].clone(), held["l1.bias"].clone()
+    torch.save(state, folder / "state_dict.pt")
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    rehash(folder, "state_dict.pt")
+    rehash(folder, "model.safetensors")
+    report = modelport.verify(folder)
+    assert report.verdict == "fail"
+    for fmt in ("state_dict", "safetensors"):
+        (cand,) = [c for c in report.candidates if c.format == fmt]
+        assert cand.verdict == "fail" and "l2.weight" in (cand.reason or "")

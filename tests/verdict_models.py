@@ -48,3 +48,19 @@ class _Constant(nn.Module):
 
 def tiny_output() -> tuple[nn.Module, torch.Tensor]:
     return _Constant().eval(), _x(2, 4)
+
+
+class _TiedHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(30, 16)
+        self.mix = nn.Linear(16, 16)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.mix(self.emb(ids)))
+        return nn.functional.linear(h, self.emb.weight)  # the table reused outside its module
+
+
+def tied_head() -> tuple[nn.Module, torch.Tensor]:
+    """An output projection tied to the embedding table, as language models do."""
+    return _TiedHead().eval(), torch.randint(0, 30, (2, 5), generator=torch.Generator().manual_seed(0))

@@ -128,3 +128,17 @@ class UnusedBuffer(nn.Module):
 def unused_buffer() -> tuple[nn.Module, torch.Tensor]:
     """Inputs (2, 6) -> (2, 3); ``step_count`` is in the state_dict but in no graph."""
     return UnusedBuffer().eval(), torch.randn(2, 6, generator=_gen())
+
+
+class _ThreeLinear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.l2, self.l3 = nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
+
+
+def three_linear() -> tuple[nn.Module, torch.Tensor]:
+    """Two layers of one shape: a checkpoint converter off by one copies one over the other."""
+    return _ThreeLinear().eval(), torch.randn(2, 16, generator=_gen())

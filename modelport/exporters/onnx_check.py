@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ExportError
 from modelport.exporters.runtime import require
+from modelport.loaders import load_onnx
 
 if TYPE_CHECKING:
     import onnx
@@ -178,9 +179,9 @@ def graph_problems(model: onnx.ModelProto) -> list[str]:
 
 def check_onnx_file(path: Path) -> None:
     """Raise ExportError naming what is wrong with the saved graph (see the module's docstring)."""
-    onnx = require("onnx")
+    require("onnx")  # a clear error when onnx is missing
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_onnx(path, load_external_data=False)
     except Exception as e:
         raise ExportError(f"{path.name} cannot be read as an ONNX model: {e}") from e
     problems = graph_problems(model)

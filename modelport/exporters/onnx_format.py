@@ -22,6 +22,7 @@ from modelport.exporters.runtime import require
 from modelport.exporters.shapes import clean_rnn_dispatch, parse_fixes, rnn_chatter
 from modelport.exporters.targets import Target, oldest_release_for
 from modelport.fsutil import atomic_path, atomic_write
+from modelport.loaders import load_onnx
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -78,8 +79,8 @@ _PATH_METADATA = ("pkg.torch.onnx.stack_trace",)
 
 def strip_source_paths(path: Path) -> None:
     """Remove stack traces from node metadata, so the file neither leaks nor depends on where it was built."""
-    onnx = require("onnx")
-    model = onnx.load(str(path), load_external_data=False)
+    require("onnx")  # a clear error when onnx is missing
+    model = load_onnx(path, load_external_data=False)
     graphs = [model.graph, *(f for f in model.functions)]
     changed = False
     for graph in graphs:
@@ -156,8 +157,8 @@ def fit_target(path: Path, target: Target | None) -> list[str]:
     """
     if target is None:
         return []
-    onnx = require("onnx")
-    model = onnx.load(str(path), load_external_data=False)
+    require("onnx")  # a clear error when onnx is missing
+    model = load_onnx(path, load_external_data=False)
     if model.ir_version <= target.max_ir:
         return []
     needed = _ir_needed(model)

@@ -12,6 +12,7 @@ from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, 
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_onnx
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -87,14 +88,14 @@ class OnnxFp16Exporter(Exporter):
         return float32_only(request, "onnx_fp16")
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        onnx = require("onnx")
+        require("onnx")  # a clear error when onnx is missing
         convert_float_to_float16 = require("onnxruntime.transformers.float16", "onnxruntime").convert_float_to_float16
         notes: list[str] = []
         with base_onnx(request) as source:
             fp32_bytes = source.stat().st_size
             try:
                 with collect_warnings(notes, loggers=("onnxruntime",), capture_output=True):
-                    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+                    model = convert_float_to_float16(load_onnx(source), keep_io_types=True)
                 sort_nodes(model.graph)
             except Exception as e:
                 raise ExportError(f"float16 conversion failed: {one_line(e)}") from e

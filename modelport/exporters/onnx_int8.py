@@ -17,6 +17,7 @@ from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, 
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
+from modelport.loaders import load_onnx
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -145,7 +146,7 @@ class OnnxInt8Exporter(Exporter):
         return float32_only(request, "onnx_int8")
 
     def export(self, request: ExportRequest) -> FormatRecord:
-        onnx = require("onnx")
+        require("onnx")  # a clear error when onnx is missing
         quantization = require("onnxruntime.quantization", "onnxruntime")
         QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
         notes: list[str] = []
@@ -171,7 +172,7 @@ class OnnxInt8Exporter(Exporter):
             )
         check_onnx_file(path)
         size = path.stat().st_size
-        shares, float_share = float_weight_ops(onnx.load(str(path), load_external_data=False))
+        shares, float_share = float_weight_ops(load_onnx(path, load_external_data=False))
         if size > 0.8 * fp32_bytes:
             notes.append(_size_note(size / fp32_bytes, shares, float_share))
         return FormatRecord(

@@ -9,6 +9,7 @@ import numpy as np
 
 from modelport.errors import LoadError, one_line
 from modelport.exporters.runtime import require
+from modelport.loaders import check_onnx_external_data
 from modelport.signature import Signature
 
 __all__ = ["OrtRunner"]
@@ -24,6 +25,8 @@ class OrtRunner:
         ort.set_default_logger_severity(3)  # errors only, also for what is logged before a session exists
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would interleave with our table
+        # onnxruntime follows a hard-linked external-data file out of the folder: check references first.
+        check_onnx_external_data(path)
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as e:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from safetensors import safe_open
-from safetensors.torch import load_file, save_model
+from safetensors.torch import save_model
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
 from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import atomic_path
+from modelport.loaders import UnsafeFile, load_safetensors
 
 __all__ = ["SafetensorsExporter"]
 
@@ -36,9 +36,9 @@ class SafetensorsExporter(WeightsExporter):
 
     def read_state(self, path: Path) -> Mapping[str, object]:
         try:
-            state = load_file(str(path), device="cpu")
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
+            state, metadata = load_safetensors(path)
+        except UnsafeFile as e:
+            raise LoadError(f"safetensors file {path.name} refused: {e}") from e
         except Exception as e:
             raise LoadError(f"safetensors could not read {path.name}: {e}") from e
         for removed, kept in metadata.items():

@@ -11,6 +11,7 @@ from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
 from modelport.exporters.weights import WeightsExporter
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_torch
 
 __all__ = ["StateDictExporter"]
 
@@ -36,7 +37,7 @@ class StateDictExporter(WeightsExporter):
 
     def read_state(self, path: Path) -> Mapping[str, object]:
         try:
-            state: Mapping[str, object] = torch.load(path, weights_only=True, map_location="cpu")
+            state: Mapping[str, object] = load_torch(path)
         except Exception as e:
             raise LoadError(f"torch.load(weights_only=True) refused {path.name}: {e}") from e
         return state

@@ -1,6 +1,7 @@
 """``torch_export``: a ``.pt2`` ExportedProgram (``torch.export.save`` / ``torch.export.load``) with the dynamic axes.
 
-A ``.pt2`` file may hold pickled data, so, like TorchScript, load one only from a folder you trust.
+The archive is written without pickled parts (no example inputs) and read only after
+``modelport.loaders.check_pt2``; a ``.pt2`` is still a program: load one only from a folder you trust.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.shapes import ShapeProbe
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
+from modelport.loaders import UnsafeFile, check_pt2, load_exported_program
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -56,8 +58,15 @@ class TorchExportExporter(Exporter):
             node.meta.pop("stack_trace", None)
         try:
             # Through a handle, so the archive does not carry a temporary file's name.
-            with atomic_write(request.folder / FILE) as fh:
-                torch.export.save(program, fh)
+            # No example inputs: torch stores them as a pickle, which a reader must never unpickle.
+            saved_inputs = program.example_inputs
+            program.example_inputs = None
+            try:
+                with atomic_write(request.folder / FILE) as fh:
+                    torch.export.save(program, fh)
+            finally:
+                program.example_inputs = saved_inputs
+            check_pt2(request.folder / FILE)  # what we write must pass the checks every reader applies
         except Exception as e:
             raise ExportError(f"torch.export.save failed: {one_line(e)}") from e
         ranges = {str(k): str(v) for k, v in program.range_constraints.items()}
@@ -69,15 +78,17 @@ class TorchExportExporter(Exporter):
                 "range_constraints": "; ".join(f"{k}: {v}" for k, v in ranges.items()) or None,
                 "dynamic_dims": probe.signature.dims_text(),
             },
-            notes=[*notes, "a .pt2 may hold pickled data: load it only from folders you trust"],
+            notes=[*notes, "a .pt2 is a program: load it only from folders you trust"],
         )
 
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
         try:
             # Loading logs a line per symbol the program no longer uses (a while_loop's counter).
             with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
-                program = torch.export.load(str(folder / record.files[0]))
+                program = load_exported_program(folder / record.files[0])
                 module = program.module()
         except Exception as e:
+            if isinstance(e, UnsafeFile):
+                raise
             raise LoadError(f"torch.export.load could not load {record.files[0]}: {one_line(e)}") from e
         return TorchRunner(self.candidate, module, signature, keyword=False)

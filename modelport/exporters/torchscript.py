@@ -23,6 +23,7 @@ from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, Mode
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
+from modelport.loaders import UnsafeFile, load_torchscript
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -108,8 +109,10 @@ class TorchScriptExporter(Exporter):
     def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
         try:
             with quiet_jit():
-                module = torch.jit.load(str(folder / record.files[0]), map_location="cpu")  # type: ignore[no-untyped-call]
+                module = load_torchscript(folder / record.files[0])
         except Exception as e:
+            if isinstance(e, UnsafeFile):
+                raise
             raise LoadError(f"torch.jit.load could not load {record.files[0]}: {one_line(e)}") from e
         module.eval()
         # A traced module takes the flat positional form; a scripted one is the user's own module.

@@ -10,6 +10,7 @@ import torch
 from modelport.checkpoint import CHECKPOINT_FORMAT
 from modelport.errors import LoadError, UsageError
 from modelport.exporters.weights import load_weights_strict
+from modelport.loaders import load_torch
 
 __all__ = ["load_weights_into"]
 
@@ -23,7 +24,7 @@ def _read(path: Path) -> Mapping[str, object]:
         except LoadError as e:
             raise UsageError(f"--weights {path}: {e}") from e
     try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
+        data = load_torch(path)
     except Exception as e:
         raise UsageError(
             f"--weights {path}: torch.load(weights_only=True) refused it ({type(e).__name__}); pass a state_dict "

@@ -67,8 +67,9 @@ def check_determinism(folder: Path, run_kwargs: dict[str, Any], allowed_files: s
 
 def _second_run(args_file: str, out: str) -> int:
     import modelport
+    from modelport.loaders import parse_json
 
-    kwargs = json.loads(Path(args_file).read_text())
+    kwargs = parse_json(Path(args_file).read_bytes(), args_file)
     report = modelport.run(**kwargs, out=out, force=True)
     return report.exit_code
 

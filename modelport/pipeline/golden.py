@@ -15,6 +15,7 @@ import numpy as np
 
 from modelport.errors import UsageError
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_npz
 from modelport.pipeline.records import Golden, GoldenSet
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):
         raise UsageError(f"{path.name} is not an .npz archive")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with load_npz(path) as data:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UsageError(f"cannot read golden data {path}: {e}") from e
@@ -97,7 +98,7 @@ def write_golden(folder: Path, sets: Sequence[InputSet], replays: Sequence[Repla
         outputs="golden/outputs.npz",
         onnx_test_data=f"{ONNX_TEST_DATA}/test_data_set_0",
         outputs64=_write64(folder, "golden/outputs64.npz", replays[0]),
-        float64_estimate=with64[0].reference64_estimate if with64 else None,  # type: ignore[arg-type]
+        float64_estimate=with64[-1].reference64_estimate if with64 else None,  # type: ignore[arg-type]
         sets=golden_sets,
     )
 

@@ -7,7 +7,7 @@ never mask a whole row. Set ``k`` is drawn from ``seed + k``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,7 @@ __all__ = [
     "generate",
     "random_sets",
     "sweep_sets",
+    "sweep_sizes",
     "user_set",
     "value_rules",
 ]
@@ -131,6 +132,19 @@ def _sizes(label: str, example_size: int, dims: DimRange) -> list[int]:
     return [s for s in sorted({dims.min, larger}) if s != example_size]
 
 
+def sweep_sizes(signature: Signature, example_shapes: Mapping[str, Sequence[int]]) -> list[tuple[str, int]]:
+    """(label, size) of every sweep set, in order; its set is named ``f"{label}_{size}"`` (verify requires them)."""
+    label_size: dict[str, int] = {}
+    for spec in signature.inputs:
+        for axis, label in spec.dynamic_axes().items():
+            label_size.setdefault(label, int(example_shapes[spec.name][axis]))
+    return [
+        (label, size)
+        for label, example_size in label_size.items()
+        for size in _sizes(label, example_size, signature.dim_range(label))
+    ]
+
+
 def sweep_sets(
     signature: Signature, example: Mapping[str, torch.Tensor], rules: Mapping[str, ValueRule], seed: int
 ) -> list[InputSet]:
@@ -138,26 +152,19 @@ def sweep_sets(
 
     Without a declared or narrowed range that is 1 and a larger size (64 for the batch, else twice the example).
     """
-    label_size: dict[str, int] = {}
-    for spec in signature.inputs:
-        for axis, label in spec.dynamic_axes().items():
-            label_size.setdefault(label, int(example[spec.name].shape[axis]))
     sets: list[InputSet] = []
     k = 100
-    for label, example_size in label_size.items():
-        for size in _sizes(label, example_size, signature.dim_range(label)):
-            k += 1
-            generator = torch.Generator().manual_seed(seed + k)
-            inputs = {}
-            for spec in signature.inputs:
-                axes = spec.dynamic_axes()
-                shape = [size if axes.get(i) == label else n for i, n in enumerate(example[spec.name].shape)]
-                inputs[spec.name] = generate(rules[spec.name], shape, generator)
-            sets.append(
-                InputSet(
-                    f"{label}_{size}", "sweep", f"{label}={size}, random values, seed {seed + k}", _to_numpy(inputs)
-                )
-            )
+    for label, size in sweep_sizes(signature, {n: tuple(t.shape) for n, t in example.items()}):
+        k += 1
+        generator = torch.Generator().manual_seed(seed + k)
+        inputs = {}
+        for spec in signature.inputs:
+            axes = spec.dynamic_axes()
+            shape = [size if axes.get(i) == label else n for i, n in enumerate(example[spec.name].shape)]
+            inputs[spec.name] = generate(rules[spec.name], shape, generator)
+        sets.append(
+            InputSet(f"{label}_{size}", "sweep", f"{label}={size}, random values, seed {seed + k}", _to_numpy(inputs))
+        )
     return sets
 
 

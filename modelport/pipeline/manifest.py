@@ -12,6 +12,7 @@ from modelport.errors import StageError, UsageError
 from modelport.exporters import get
 from modelport.exporters.base import FormatRecord
 from modelport.fsutil import atomic_write, sha256_file
+from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, GoldenSet, Report
@@ -19,6 +20,7 @@ from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, Gol
 __all__ = ["DamagedManifest", "expected_roles", "list_artifacts", "read_manifest", "write_manifest"]
 
 REPORT_NAME = "report.md"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 def expected_roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[str, tuple[str, str]]:
@@ -77,15 +79,15 @@ def read_manifest(folder: Path) -> Report:
             raise UsageError(f"{folder} is not a folder; pass the artifact folder that `modelport run` wrote")
         if not path.is_file():
             raise UsageError(f"{folder} has no {MANIFEST_NAME}; pass a folder written by `modelport run`")
-        text = path.read_bytes().decode("utf-8")
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise DamagedManifest(f"{MANIFEST_NAME} is over {MAX_MANIFEST_BYTES} bytes; refused")
+        raw = path.read_bytes()
     except OSError as e:
         raise UsageError(f"{folder}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise DamagedManifest(f"{MANIFEST_NAME} is not UTF-8 text ({e.reason})") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DamagedManifest(f"{MANIFEST_NAME} is not valid JSON ({e})") from e
+    try:  # bounded size, depth and integers: a hostile manifest gets one line, never a traceback
+        data = parse_json(raw, MANIFEST_NAME, max_bytes=MAX_MANIFEST_BYTES)
+    except UnsafeFile as e:
+        raise DamagedManifest(str(e)) from e
     if not isinstance(data, dict) or data.get("kind") != "run":
         raise UsageError(f"{path} is not a modelport manifest; pass a folder written by `modelport run`")
     version = data.get("schema_version")
@@ -95,7 +97,7 @@ def read_manifest(folder: Path) -> Report:
             "verify it with the modelport version that wrote it"
         )
     try:
-        return Report.model_validate(data)
+        return Report.model_validate(data, strict=True)  # "bytes": "416" is not a number
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -1,27 +1,50 @@
 """The output folder: checked before any work, built in a staging folder, swapped in at the end.
 
-A run never leaves a half-written artifact folder: everything is written into a hidden
-sibling folder, and only a complete folder (manifest written last) replaces the target.
-If the run is aborted, the previous folder is untouched and the staging folder removed;
-a staging folder left by a killed process is swept by the next run.
+A run holds the folder's lock (``folder_lock``) from before any work until after the commit.
+Everything is written into a hidden sibling folder, and only a complete folder (manifest
+written last) replaces the target: ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one
+step, so the target path holds the old or the new complete folder at every instant; the old
+one, now under the staging name, is removed after. Where the kernel or libc lacks it, two
+renames do the swap (target -> ``.NAME.modelport-old-*``, staging -> target), and the next
+``run`` or ``verify`` on that path first restores the old folder if a kill left the target
+missing (``recover``). If the run is aborted, the previous folder is untouched and the staging
+folder removed; staging folders a killed process left are swept by the next run, under the lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
-import json
+import errno
 import os
+import secrets
 import shutil
+import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from modelport.errors import UsageError
 from modelport.fsutil import fsync_dir, publish_mode
+from modelport.loaders.jsonsafe import UnsafeFile, parse_json
+from modelport.pipeline.folder_lock import FolderLock
+from modelport.pipeline.preflight import check_disk, check_replaceable, check_writable_folder
 from modelport.signing import SIGNATURE_NAME
 
-__all__ = ["MANIFEST_NAME", "SET_ASIDE", "OutputFolder", "check_output_path", "replace_policy", "written_by_modelport"]
+__all__ = [
+    "MANIFEST_NAME",
+    "SET_ASIDE",
+    "OutputFolder",
+    "check_output_path",
+    "reading",
+    "recover",
+    "replace_policy",
+    "written_by_modelport",
+]
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 MANIFEST_NAME = "manifest.json"
 
@@ -29,8 +52,8 @@ MANIFEST_NAME = "manifest.json"
 def written_by_modelport(folder: Path) -> str | None:
     """None when ``folder`` holds exactly what a modelport manifest lists; otherwise why not."""
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json((folder / MANIFEST_NAME).read_bytes(), MANIFEST_NAME)
+    except (OSError, UnsafeFile):
         return f"it has no readable {MANIFEST_NAME} from modelport"
     if not isinstance(data, dict) or data.get("kind") != "run" or not isinstance(data.get("artifacts"), list):
         return f"its {MANIFEST_NAME} is not a modelport manifest"
@@ -100,57 +123,130 @@ def check_output_path(out: Path, *, force: bool, protect: Sequence[Path] = ()) -
     return out
 
 
-def _sweep_stale(parent: Path, name: str) -> None:
-    """Remove staging folders whose process is gone (killed mid-run); a live run's folder is left alone."""
-    for stale in parent.glob(f".{name}.modelport-staging-*"):
-        pid_text = stale.name.rsplit("-staging-", 1)[-1].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(stale, ignore_errors=True)
-        except PermissionError:
-            pass
+def _crash_point(step: str) -> None:
+    """Test-only fault injection (tests/test_kill.py): MODELPORT_TEST_CRASH_AT=STEP dies here by SIGKILL."""
+    if os.environ.get("MODELPORT_TEST_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    if os.environ.get("MODELPORT_TEST_NO_EXCHANGE"):  # test-only: take the two-rename path
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a libc older than 2.28
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL):  # an old kernel, or a filesystem without exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _leftovers(target: Path, kind: str) -> list[Path]:
+    return [p for p in target.parent.glob(f".{target.name}.modelport-{kind}-*") if p.is_dir()]
+
+
+def recover(target: Path) -> None:
+    """Under the exclusive lock: restore the previous folder a kill between the two renames left aside
+    (the target is missing), or remove it (the target is there: the second rename happened)."""
+    olds = sorted(_leftovers(target, "old"), key=lambda p: p.stat().st_mtime)
+    if olds and not target.exists():
+        os.rename(olds.pop(), target)
+        fsync_dir(target.parent)
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def reading(folder: Path) -> Iterator[None]:
+    """For verify: hold the folder's lock shared (no run swaps it meanwhile), restoring it first if needed."""
+    target = Path(os.path.realpath(folder))
+    if not target.parent.is_dir():
+        yield
+        return
+    lock = FolderLock(target, exclusive=False, what=str(folder)).acquire()
+    try:
+        if _leftovers(target, "old") and lock.upgrade():
+            with contextlib.suppress(OSError):  # a folder verify cannot repair is reported as it is
+                recover(target)
+        yield
+    finally:
+        lock.release()
 
 
 class OutputFolder:
-    """A staging folder beside the target; ``commit`` swaps it in, ``abort`` removes it."""
+    """A staging folder beside the target, under the target's lock; ``commit`` swaps it in, ``abort`` removes it.
+
+    ``release`` (always, after either) drops the lock.
+    """
 
     def __init__(self, target: Path, *, force: bool, protect: Sequence[Path] = ()) -> None:
         self.target = check_output_path(target, force=force, protect=protect)
         self.force, self.protect = force, protect
+        what = f"--out {self.target}"
+        check_writable_folder(what, self.target)
         parent = self.target.parent
         # The parents this run creates, removed again if it is aborted.
         self._created = [p for p in [parent, *parent.parents] if not p.exists()]
+        self._lock: FolderLock | None = None
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(parent, self.target.name)
+            self._lock = FolderLock(self.target, exclusive=True, what=what).acquire()
+            recover(self.target)
+            for stale in _leftovers(self.target, "staging"):  # no live run owns them: we hold the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            check_replaceable(what, self.target)
             self.staging = Path(
                 tempfile.mkdtemp(dir=parent, prefix=f".{self.target.name}.modelport-staging-{os.getpid()}-")
             )
         except OSError as e:
-            self._remove_created()
+            self.release()
             raise UsageError(f"cannot create the output folder {self.target}: {e.strerror or e}") from e
+        except BaseException:
+            self.release()
+            raise
 
-    def _remove_created(self) -> None:
+    def check_disk(self, needed: int) -> None:
+        check_disk(f"--out {self.target}", self.staging, needed)
+
+    def release(self) -> None:
+        """Drop the lock and remove the parents this run created if nothing was committed there."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         for path in self._created:  # deepest first
             with contextlib.suppress(OSError):
                 path.rmdir()
 
     def commit(self) -> Path:
-        """Replace the target with the staging folder; the old folder is removed only after the swap."""
+        """Swap the staging folder in; the old folder is removed only after the swap."""
         publish_mode(self.staging)
         fsync_dir(self.staging)
-        old: Path | None = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.modelport-old-"))
-            os.rmdir(old)
-            os.replace(self.target, old)
-        os.replace(self.staging, self.target)
-        fsync_dir(self.target.parent)
-        if old is not None:
+        _crash_point("commit-start")
+        parent = self.target.parent
+        if not self.target.exists():
+            os.rename(self.staging, self.target)
+            _crash_point("renamed-new")
+            fsync_dir(parent)
+        elif _exchange(self.staging, self.target):
+            _crash_point("exchanged")
+            fsync_dir(parent)
+            _crash_point("exchange-synced")
+            shutil.rmtree(self.staging, ignore_errors=True)  # the old folder, under the staging name now
+        else:
+            old = parent / f".{self.target.name}.modelport-old-{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(self.target, old)
+            _crash_point("renamed-old")
+            os.rename(self.staging, self.target)
+            _crash_point("renamed-new")
+            fsync_dir(parent)
             shutil.rmtree(old, ignore_errors=True)
+        self._created = []
+        _crash_point("committed")
         return self.target
 
     def set_aside(self) -> Path | None:
@@ -168,4 +264,3 @@ class OutputFolder:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
-        self._remove_created()

@@ -124,7 +124,7 @@ class Golden(_Record):
     outputs: str
     onnx_test_data: str | None = None
     outputs64: str | None = None
-    float64_estimate: Literal["copy", "layerwise"] | None = None
+    float64_estimate: Literal["copy", "layerwise", "inplace"] | None = None
     sets: list[GoldenSet]
 
 

@@ -1,14 +1,18 @@
 """The original model re-run in float64: how far float32 arithmetic itself is from the exact result.
 
 Every check records that distance (``reference_rounding_err``), and the verdict uses it as
-an error budget (``validators.tolerance.fp64_allowance``). Two estimates:
+an error budget (``validators.tolerance``). Three estimates:
 
 - ``copy``: a float64 deep copy of the model (twice the parameter bytes again);
 - ``layerwise``: above ``FP64_MAX_PARAMS``, the model itself runs in float64 one module at a
   time: each module's own parameters and buffers are widened on entry and narrowed back on
   exit, so the extra memory is one module's weights. float32 (or float16) -> float64 -> back is exact,
   so the model is left bit-identical. The arithmetic is the same float64 arithmetic as the
-  copy's, as long as every parameter is used inside the module that owns it.
+  copy's, as long as every parameter is used inside the module that owns it;
+- ``inplace``: where layer by layer fails (a parameter used outside its module, as in tied
+  output projections, or an input cast to a weight's dtype before its module runs), every
+  parameter and buffer is widened at once and narrowed back after: one extra float32 copy's
+  worth of memory (float64 replaces float32), still less than the copy's two.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ __all__ = ["FP64_MAX_PARAMS", "Float64Reference", "float64_reference"]
 # Above this many parameters the float64 copy would cost too much memory: the estimate is layer by layer.
 FP64_MAX_PARAMS = 50_000_000
 
-Estimate = Literal["copy", "layerwise"]
+Estimate = Literal["copy", "layerwise", "inplace"]
 
 
 @dataclass
@@ -41,6 +45,9 @@ class Float64Reference:
     signature: Signature
     estimate: Estimate
 
+    def _call(self, args: dict[str, torch.Tensor]) -> Any:
+        return self.model(**args) if self.signature.call == "keyword" else self.model(*args.values())
+
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = {}
         for spec in self.signature.inputs:
@@ -49,11 +56,17 @@ class Float64Reference:
         # Layer by layer, the model's own tensors are swapped: no_grad rather than inference_mode,
         # so that what they are swapped back to are ordinary tensors.
         if self.estimate == "layerwise":
-            with torch.no_grad(), _widened(self.model):
-                out = self.model(**args) if self.signature.call == "keyword" else self.model(*args.values())
-        else:
+            try:
+                with torch.no_grad(), _widened(self.model):
+                    out = self._call(args)
+            except Exception:
+                self.estimate = "inplace"  # said in the golden record and in each check's decided_by
+        if self.estimate == "inplace":
+            with torch.no_grad(), _widened_all(self.model):
+                out = self._call(args)
+        if self.estimate == "copy":
             with torch.inference_mode():
-                out = self.model(**args) if self.signature.call == "keyword" else self.model(*args.values())
+                out = self._call(args)
         return {
             s.name: t.detach().double().numpy()
             for s, t in zip(self.signature.outputs, flatten_outputs(out), strict=True)
@@ -64,6 +77,21 @@ class Float64Reference:
 def _own_floats(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
     return [(name, t) for name, t in own if t is not None and t.is_floating_point() and t.dtype != torch.float64]
+
+
+@contextmanager
+def _widened_all(model: torch.nn.Module) -> Iterator[None]:
+    """Every float parameter and buffer of the model in float64 at once; each narrowed back afterwards."""
+    seen: dict[int, tuple[torch.Tensor, torch.dtype]] = {}
+    try:
+        for t in [*model.parameters(), *model.buffers()]:
+            if id(t) not in seen and t.is_floating_point() and t.dtype != torch.float64:
+                seen[id(t)] = (t, t.dtype)
+                t.data = t.data.double()
+        yield
+    finally:
+        for t, dtype in seen.values():
+            t.data = t.data.to(dtype)
 
 
 @contextmanager

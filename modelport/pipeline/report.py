@@ -235,7 +235,7 @@ def render_markdown(report: Report) -> str:
         "`|reference|` (or, for lossy formats, the output's largest `|reference|`); lossy formats also need a "
         "cosine similarity. The reference is the original model in eval mode. A check that fails this bound "
         "still passes when the candidate is within the float64 rounding allowance of the original re-run in "
-        "float64 (`pass (float64 rounding)`: at most 4x the original's own float32 error, capped at 10x the bound). "
+        "float64 (`pass (float64 rounding)`: each element within 8x its own float32 rounding error, capped). "
         "Lossy formats on synthetic edge sets are `flagged`: reported, not gating, unless `--strict-edges`.",
         "",
     ]

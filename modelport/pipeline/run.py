@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import exporters
-from modelport.errors import UsageError, one_line
+from modelport.errors import UsageError, WriteError, one_line, resource_error
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
 from modelport.models import ModelSource, resolve_model
@@ -24,6 +24,7 @@ from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.options import DEFAULT_SAMPLES, RunOptions
 from modelport.pipeline.outdir import SET_ASIDE, OutputFolder
+from modelport.pipeline.preflight import disk_needed
 from modelport.pipeline.records import Determinism, Environment, Golden, LostSet, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import StageLog
@@ -119,13 +120,20 @@ def run(
     out_dir = Path(out) if out is not None else Path("artifacts") / source.name
     folder = OutputFolder(out_dir, force=force, protect=reads)
     try:
-        report = _run_stages(source, folder.staging, options, on_stage, repeat if check_determinism else None)
+        report = _run_stages(source, folder, options, on_stage, repeat if check_determinism else None)
         signer.sign(folder.staging)
         aside = folder.set_aside()
         final = folder.commit()
-    except BaseException:
+    except BaseException as e:
         folder.abort()
+        if (cause := resource_error(e)) is not None:  # disk full, size limit, read-only: not the model's fault
+            where = cause.filename or folder.target
+            raise WriteError(
+                f"cannot write {where}: {cause.strerror}; the run stopped and {folder.target} is as it was"
+            ) from e
         raise
+    finally:
+        folder.release()
     notes = [*report.notes, f"{SET_ASIDE}: {aside}"] if aside is not None else report.notes
     return report.model_copy(update={"output_dir": str(final), "notes": notes})
 
@@ -189,16 +197,21 @@ def _needs(base: str, record: StageRecord) -> None:
 
 def _run_stages(
     source: ModelSource,
-    folder: Path,
+    out: OutputFolder,
     options: RunOptions,
     on_stage: Callable[[StageRecord], None] | None,
     repeat: dict[str, Any] | None = None,
 ) -> Report:
     log = StageLog(on_stage)
     spec = source.spec
+    folder = out.staging
 
     def build(record: StageRecord) -> Built:
         built = build_model(source, options.seed, options.build)
+        # Now the size is known, before any export: enough disk for every selected format?
+        module = built.model
+        weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+        out.check_disk(disk_needed(weights, len(options.formats)))
         probe_built(built, options.formats, options.build.bounds)  # final dims for every exporter
         record.notes.extend(built.notes)
         record.details["parameters"] = built.info.parameters

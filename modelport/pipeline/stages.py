@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from modelport.errors import UsageError, one_line, raise_if_interrupted
+from modelport.errors import UsageError, one_line, raise_if_interrupted, resource_error
 from modelport.pipeline.records import StageRecord
 
 __all__ = ["StageLog"]
@@ -43,6 +43,8 @@ class StageLog:
             raise
         except Exception as e:
             raise_if_interrupted(e)
+            if resource_error(e) is not None:  # the disk, not the stage, failed: the whole run stops
+                raise
             record.status = "failed"
             record.reason = one_line(e, 500)
             result = None

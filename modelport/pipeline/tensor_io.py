@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from modelport.fsutil import atomic_write
+from modelport.loaders import load_torch
 
 __all__ = ["first_difference", "tensor_round_trips"]
 
@@ -51,7 +52,7 @@ def tensor_round_trips(folder: Path) -> dict[str, dict[str, Any]]:
         path = folder / f"{name}.pt"
         with atomic_write(path) as fh:
             torch.save(obj, fh)
-        loaded = torch.load(path, weights_only=True)
+        loaded = load_torch(path, map_location=None)
         diff = first_difference(obj, loaded)
         if diff is not None:
             raise RuntimeError(f"{name} round trip is not exact: {diff}")

@@ -27,10 +27,10 @@ from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
-from modelport.pipeline.outdir import MANIFEST_NAME
+from modelport.pipeline.outdir import MANIFEST_NAME, reading
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
-from modelport.pipeline.verify_manifest import consistency, inside, integrity
-from modelport.pipeline.verify_policy import verify_tolerances
+from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
+from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
 from modelport.signing import load_trusted_keys, signature_status
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
@@ -185,7 +185,40 @@ def verify(
     pass; ``require_proof`` makes it a failure. ``signature`` reports ``manifest.sig``;
     ``require_signature`` (implied by ``trusted_keys``, Ed25519 public key files) fails anything but valid.
     """
-    root = Path(folder)
+    with reading(Path(folder)):  # no run swaps the folder while it is read
+        return _verify(
+            Path(folder),
+            runtimes=runtimes,
+            target=target,
+            against=against,
+            max_drift=max_drift,
+            atol=atol,
+            rtol=rtol,
+            tol=tol,
+            allow_loose=allow_loose,
+            strict_edges=strict_edges,
+            require_proof=require_proof,
+            require_signature=require_signature,
+            trusted_keys=trusted_keys,
+        )
+
+
+def _verify(
+    root: Path,
+    *,
+    runtimes: str | Sequence[str] | None,
+    target: str | None,
+    against: str | Path | None,
+    max_drift: str | None,
+    atol: float | None,
+    rtol: float | None,
+    tol: str | Sequence[str] | None,
+    allow_loose: bool,
+    strict_edges: bool,
+    require_proof: bool,
+    require_signature: bool,
+    trusted_keys: Sequence[str | Path],
+) -> VerifyReport:
     wanted = exporters.parse_runtimes(runtimes)
     parsed_target = parse_target(target) if target is not None else None
     drift_tol = parse_max_drift(max_drift)
@@ -203,7 +236,10 @@ def verify(
     signed = signature_status(root, keys)
     problems = consistency(manifest) + integrity(root, manifest)
     broken = {p.path for p in problems}
-    tolerances, loose = verify_tolerances(manifest, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose)
+    model_dtypes = observed_dtypes(root, manifest, broken)
+    tolerances, loose = verify_tolerances(
+        manifest, dtypes=model_dtypes, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose
+    )
     problems += loose
     gate_edges = strict_edges or bool(manifest.options.get("strict_edges"))
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
@@ -214,8 +250,14 @@ def verify(
     if not broken & _golden_paths(manifest):
         replays, golden_problems = _replays(root, manifest)
         problems += golden_problems
+        if replays:
+            problems += golden_set_problems(manifest, {k: v.shape for k, v in replays[0].inputs.items()})
     if not replays:
         notes.append("golden data is missing or damaged: parity was not replayed")
+    notes += [
+        f"coverage lost when the folder was made: input set {s.name} ({s.kind}): {s.reason}"
+        for s in manifest.lost_coverage
+    ]
     if manifest.verdict == "fail":
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from modelport import exporters
@@ -22,7 +23,7 @@ from modelport.pipeline.records import IntegrityProblem, Report
 from modelport.signing import SIGNATURE_NAME
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
 
-__all__ = ["consistency", "inside", "integrity"]
+__all__ = ["consistency", "golden_set_problems", "inside", "integrity", "required_sets"]
 
 
 def inside(folder: Path, rel: str) -> Path | None:
@@ -150,6 +151,10 @@ def consistency(manifest: Report) -> list[IntegrityProblem]:
             problems.append(_problem(MANIFEST_NAME, f"format {name} was selected but has neither files nor a result"))
     golden = manifest.golden
     if golden is not None:
+        if manifest.verdict == "pass":
+            for cand in manifest.candidates:
+                if cand.status == "ok" and not cand.checks:
+                    problems.append(_problem(MANIFEST_NAME, f"{cand.candidate} passed with no recorded check"))
         recorded_sets = {c.input_set for cand in manifest.candidates for c in cand.checks if c.set_kind != "weights"}
         golden_sets = {"example", *(s.name for s in golden.sets)}
         if recorded_sets and recorded_sets != golden_sets:
@@ -162,3 +167,51 @@ def consistency(manifest: Report) -> list[IntegrityProblem]:
         if golden.onnx_test_data is None or any(s.onnx_test_data is None for s in golden.sets):
             problems.append(_problem(MANIFEST_NAME, "a golden set has no ONNX test-data folder"))
     return problems + _tolerance_problems(manifest)
+
+
+_FLOATS = ("float32", "float64", "float16", "bfloat16")
+
+
+def required_sets(manifest: Report, example_shapes: Mapping[str, Sequence[int]]) -> dict[str, str]:
+    """name -> kind of every golden set the recorded options and signature call for (as ``run`` makes them)."""
+    from modelport.pipeline.inputs import sweep_sizes
+
+    options = manifest.options
+    samples = options.get("samples")
+    sets = {"example": "example"}
+    sets.update({f"random_{i}": "random" for i in range(1, samples + 1)} if isinstance(samples, int) else {})
+    sets.update({f"{label}_{size}": "sweep" for label, size in sweep_sizes(manifest.signature, example_shapes)})
+    if options.get("inputs_file"):
+        sets["inputs_file"] = "user"
+    # Edge sets exist when an input takes float values; a float input named *mask* may be a 0/1 mask.
+    if any(t.dtype in _FLOATS and "mask" not in t.name.lower() for t in manifest.signature.inputs):
+        sets.update({"zeros": "edge", "large": "edge"})
+    return sets
+
+
+def golden_set_problems(manifest: Report, example_shapes: Mapping[str, Sequence[int]]) -> list[IntegrityProblem]:
+    """Golden sets the options call for but the folder lacks, and sets whose recorded kind is not their kind.
+
+    A set the original model failed on is recorded as lost coverage and is not required; the
+    kind decides whether a lossy format's miss gates, so it is never taken from the manifest.
+    """
+    golden = manifest.golden
+    if golden is None:
+        return []
+    try:
+        required = required_sets(manifest, example_shapes)
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        return [_problem(MANIFEST_NAME, f"its signature does not fit its example inputs ({e})")]
+    lost = {s.name for s in manifest.lost_coverage}
+    present = {"example": "example", **{s.name: s.kind for s in golden.sets}}
+    problems = [
+        _problem(MANIFEST_NAME, f"golden set {name!r}, which the recorded options call for, is missing")
+        for name in required
+        if name not in present and name not in lost
+    ]
+    problems += [
+        _problem(MANIFEST_NAME, f"golden set {name!r} is recorded as kind {kind!r}; it is {required[name]!r}")
+        for name, kind in present.items()
+        if name in required and kind != required[name]
+    ]
+    return problems

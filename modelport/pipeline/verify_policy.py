@@ -10,6 +10,7 @@ trusted signature may vouch for recorded tolerances.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from modelport import exporters
 from modelport.errors import UsageError
@@ -31,9 +32,55 @@ def _strings(value: str | Sequence[str] | None) -> list[str]:
     return list(value)
 
 
+_ONNX_FLOATS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+
+
+def observed_dtypes(root: Path, manifest: Report, broken: set[str]) -> list[str]:
+    """The model's float dtypes as the folder's own files show them, never as the manifest says.
+
+    The defaults widen for float16 and bfloat16 models, so the dtype that decides them is read
+    from the weights (a weights file, else the ONNX file's initializers), else from the golden
+    outputs' dtypes; only files that passed the integrity check are read.
+    """
+    from modelport import exporters as registry
+    from modelport.exporters.runtime import require
+    from modelport.exporters.weights import WeightsExporter
+
+    for name in ("safetensors", "state_dict", "onnx"):
+        record = manifest.formats.get(name)
+        if record is None or not record.files or record.files[0] in broken:
+            continue
+        path = root / record.files[0]
+        try:
+            exporter = registry.get(name)
+            if isinstance(exporter, WeightsExporter):
+                found = {
+                    str(getattr(t, "dtype", "")).removeprefix("torch.") for t in exporter.read_state(path).values()
+                }
+            else:
+                model = require("onnx").load(str(path), load_external_data=False)
+                found = {_ONNX_FLOATS.get(t.data_type, "") for t in model.graph.initializer}
+        except Exception:
+            continue  # damaged files are reported by the integrity and parity checks
+        floats = sorted(found & set(_ONNX_FLOATS.values()))
+        if floats:
+            return floats
+    golden = manifest.golden
+    if golden is not None and golden.outputs not in broken:
+        from modelport.pipeline.golden import read_npz
+
+        try:
+            outputs = read_npz(root / golden.outputs)
+        except UsageError:
+            return []
+        return sorted({str(a.dtype) for a in outputs.values()} & set(_ONNX_FLOATS.values()))
+    return []
+
+
 def verify_tolerances(
     manifest: Report,
     *,
+    dtypes: Sequence[str] = (),
     atol: float | None = None,
     rtol: float | None = None,
     tol: str | Sequence[str] | None = None,
@@ -45,7 +92,8 @@ def verify_tolerances(
             raise UsageError(f"{flag} must be a finite number >= 0, got {value!r}")
     per_format = parse_tol_list(_strings(tol), exporters.names())
     known = [n for n in manifest.formats if n in exporters.names()]
-    defaults = {n: exporters.default_tolerance(n, manifest.model.dtypes) for n in known}
+    # The documented defaults for the model's dtypes as observed (``observed_dtypes``), not as recorded.
+    defaults = {n: exporters.default_tolerance(n, dtypes) for n in known}
     own = resolve_tolerances(
         defaults,
         atol=None if atol is None else float(atol),

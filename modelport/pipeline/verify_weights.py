@@ -35,17 +35,19 @@ _FOLD_TOL = Tolerance(atol=0.0, rtol=FOLD_RTOL, rtol_scope="tensor", source="Bat
 
 
 def _from_pt2(path: Path) -> dict[str, np.ndarray]:
-    torch = require("torch")
     from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
+    from modelport.loaders import load_exported_program
 
     with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
-        program = torch.export.load(str(path))
+        program = load_exported_program(path)
     return {k: torch_to_numpy(v) for k, v in program.state_dict.items()}
 
 
 def _from_onnx(path: Path) -> dict[str, np.ndarray]:
     onnx = require("onnx")
-    model = onnx.load(str(path))
+    from modelport.loaders import load_onnx
+
+    model = load_onnx(path)
     return {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
 
 

@@ -77,7 +77,11 @@ class _Slices:
         self._bits: dict[tuple[str, str], np.ndarray | None] = {}
 
     def find(self, block: np.ndarray, claimed: set[tuple[str, str]]) -> tuple[str, str, int] | None:
-        """Where ``block``'s bits lie at an aligned offset inside an anchor tensor; unclaimed tensors first."""
+        """Where ``block``'s bits lie at an aligned offset inside an anchor tensor; unclaimed tensors first.
+
+        A claimed tensor may still prove another: exporters store identical tensors once (LayerNorm
+        ones and zeros, tied weights). A tensor whose own name holds other values never gets here.
+        """
         want = _bits(block)
         n = block.size
         if want is None or n == 0:
@@ -186,6 +190,7 @@ class _Matcher:
         self.slices = _Slices(anchors)
         self.claimed: set[tuple[str, str]] = set()
         self.matches: dict[str, Match] = {}
+        self.named_other: list[str] = []  # same name and shape as an ONNX tensor, other values
 
     def by_name(self) -> list[str]:
         """Exact comparisons by name; returns the names left for the other steps."""
@@ -198,7 +203,9 @@ class _Matcher:
                 continue
             same = ref.shape == t.shape and ref.dtype == t.dtype and ref.tobytes() == t.tobytes()
             if not same and not anchor.exact_names:
-                left.append(key)  # an ONNX tensor may keep its name on folded values: judged below
+                # An ONNX tensor may keep its name on folded values: only a fold explains that, never
+                # another tensor's values (a layer's weights copied over the next one's must fail).
+                self.named_other.append(key)
                 continue
             self.claimed.add((anchor.source, key))
             self.matches[key] = Match(key, "name" if same else "fail", anchor.source, reference=ref)
@@ -322,7 +329,7 @@ def match_tensors(state: Mapping[str, np.ndarray], anchors: list[AnchorTensors])
     """One Match per tensor of ``state``, in the file's order."""
     m = _Matcher(state, anchors)
     left = m.by_value(m.by_name())
-    m.by_fold([k for k in state if k in left or m.matches.get(k, Match(k, "")).how == "fail"])
+    m.by_fold([k for k in state if k in left or k in m.named_other or m.matches.get(k, Match(k, "")).how == "fail"])
     for key in state:
         if key not in m.matches:
             m.matches[key] = m.unmatched(key)

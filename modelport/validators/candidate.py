@@ -105,7 +105,9 @@ def check_candidate(
                 reference64_estimate=replay.reference64_estimate,
             )
             if not gate_edges and replay.kind == "edge":
-                compared = [c.model_copy(update={"gates": False}) for c in compared]
+                # Only accuracy misses are left ungated: a NaN or infinity where the reference is
+                # finite is a broken graph on any input.
+                compared = [c if c.nonfinite_mismatches else c.model_copy(update={"gates": False}) for c in compared]
             checks.extend(compared)
     finally:
         runner.close()

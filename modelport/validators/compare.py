@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from modelport.validators import tolerance as _tolerance
 from modelport.validators.agreement import cosine_similarity, top1_agreement
 from modelport.validators.records import OutputCheck, Tolerance
-from modelport.validators.tolerance import fp64_allowance
 
 __all__ = ["compare_array", "compare_outputs"]
 
@@ -36,7 +36,8 @@ def compare_array(
     the arrays' own (golden files store bfloat16 as float32). ``reference64``, the reference
     re-run in float64, shows how much of the error is the reference's own rounding; for a
     non-exact, element-scope tolerance it also grounds the error budget: a check the element-wise
-    bound fails passes when ``max|c - r64| <= fp64_allowance(...)`` (``decided_by`` says which
+    bound fails passes when every element is within its bound plus a multiple of its own float32
+    rounding error (``validators.tolerance``; ``decided_by`` says which
     bound decided, and with which float64 estimate: "copy" or "layerwise").
     """
     ref_dtype = reference_dtype or str(reference.dtype)
@@ -113,9 +114,10 @@ def compare_array(
     allowance = None
     decided_by = "tolerance"
     grounded = tol.rtol_scope == "element" and (tol.atol > 0 or tol.rtol > 0) and floats
-    if mismatches and grounded and rounding is not None and vs_fp64 is not None and not nonfinite_bad.any():
-        allowance = fp64_allowance(rounding, tol, float(abs_r.max()) if abs_r.size else 0.0)
-        if allowance is not None and vs_fp64 <= allowance:
+    if mismatches and grounded and rounding is not None and not nonfinite_bad.any():
+        assert reference64 is not None
+        allowance, within = _fp64_budget(r, c, reference64.astype(np.float64), finite, tol, rounding)
+        if within:
             decided_by = f"float64-{reference64_estimate}"
     check = base.model_copy(
         update={
@@ -127,6 +129,7 @@ def compare_array(
             "mismatches": mismatches,
             "nan_reference": int(np.count_nonzero(r_nan)),
             "nan_candidate": int(np.count_nonzero(c_nan)),
+            "nonfinite_mismatches": int(np.count_nonzero(nonfinite_bad)),
             "max_abs_err": max_abs,
             "max_rel_err": max_rel,
             "min_passing_atol": min_atol,
@@ -145,7 +148,8 @@ def compare_array(
                 "category": "accuracy",
                 "message": (
                     f"{mismatches} of {reference.size} elements outside {tol.describe()} "
-                    f"(max abs err {max_abs:.3g}, max rel err {max_rel:.3g})" + _fp64_why(vs_fp64, allowance)
+                    + _nonfinite_why(int(np.count_nonzero(nonfinite_bad)), max_abs, max_rel)
+                    + _fp64_why(vs_fp64, allowance)
                 ),
             }
         )
@@ -180,15 +184,39 @@ def compare_array(
     return check
 
 
+def _fp64_budget(
+    r: np.ndarray, c: np.ndarray, r64: np.ndarray, finite: np.ndarray, tol: Tolerance, rounding: float
+) -> tuple[float | None, bool]:
+    """The largest per-element float64 allowance, and whether every element is within its bound plus it."""
+    abs_r = np.abs(r[finite])
+    cap = _tolerance.fp64_cap(rounding, tol, float(abs_r.max()) if abs_r.size else 0.0)
+    if cap is None:
+        return None, False
+    with np.errstate(over="ignore", invalid="ignore"):
+        own = np.abs(r - r64)  # each element's own float32 rounding error
+        allowed = np.minimum(_tolerance.FP64_ROUNDING_FACTOR * own, cap)
+        bound = tol.atol + tol.rtol * np.abs(r) + np.where(np.isfinite(allowed), allowed, 0.0)
+        within = (np.abs(c - r64) <= bound) | (np.abs(c - r) <= tol.atol + tol.rtol * np.abs(r))
+    largest = float(allowed[finite & np.isfinite(allowed)].max()) if (finite & np.isfinite(allowed)).any() else 0.0
+    return largest, bool(within[finite].all())
+
+
 def _all_zero(array: np.ndarray, finite: np.ndarray) -> bool:
     values = np.asarray(array, dtype=np.float64).reshape(finite.shape)[finite]
     return bool(values.size) and not values.any()
 
 
+def _nonfinite_why(count: int, max_abs: float, max_rel: float) -> str:
+    figures = f"max abs err {max_abs:.3g}, max rel err {max_rel:.3g}"
+    if not count:
+        return f"({figures})"
+    return f"({count} NaN or infinite where the reference is not, or the reverse; on the finite ones {figures})"
+
+
 def _fp64_why(vs_fp64: float | None, allowance: float | None) -> str:
     if allowance is None or vs_fp64 is None:
         return ""
-    return f"; {vs_fp64:.3g} from the float64 reference, beyond its rounding allowance {allowance:.3g}"
+    return f"; {vs_fp64:.3g} from the float64 reference, beyond the float64 rounding allowance too"
 
 
 def compare_outputs(

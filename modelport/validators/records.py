@@ -69,12 +69,13 @@ class OutputCheck(BaseModel):
     top1_agreement: float | None = None  # rank >= 2 float outputs: rows whose arg-max agrees
     reference_rounding_err: float | None = None  # max |reference - reference run in float64|
     max_abs_err_vs_fp64: float | None = None  # max |candidate - reference run in float64|
-    # The float64 rounding allowance: min(FP64_ROUNDING_FACTOR * reference_rounding_err,
-    # FP64_CAP * (atol + rtol * max|reference|)); set when the element-wise tolerance failed.
+    # The largest per-element float64 rounding allowance (validators.tolerance): a multiple of each
+    # element's own float32 rounding error, capped; set when the element-wise tolerance failed.
     fp64_allowance: float | None = None
+    nonfinite_mismatches: int | None = None  # NaN/inf disagreements, counted in mismatches; they always gate
     # Which bound decided a pass: "tolerance" (element-wise atol/rtol), or "float64" (the candidate
     # is within the allowance of the float64 reference); with the float64 estimate used.
-    decided_by: Literal["tolerance", "float64-copy", "float64-layerwise"] | None = None
+    decided_by: Literal["tolerance", "float64-copy", "float64-layerwise", "float64-inplace"] | None = None
     # False for a check that is reported but does not decide the verdict: a lossy format on a
     # synthetic edge set (zeros, inputs x100), unless --strict-edges.
     gates: bool = True
