@@ -16,18 +16,10 @@ import time
 from pathlib import Path
 
 import modelport
+from modelport import exporters
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = [
-    "state_dict",
-    "safetensors",
-    "torchscript",
-    "torch_export",
-    "onnx",
-    "onnx_optimized",
-    "onnx_fp16",
-    "onnx_int8",
-]
+FORMATS = exporters.names()  # every registered format, in stage order
 
 
 def _cell(run: modelport.Report, verified: modelport.VerifyReport, fmt: str) -> str:

@@ -33,7 +33,15 @@ from modelport.signature import flatten_named, numpy_to_torch, torch_to_numpy
 from modelport.validators.candidate import ReplaySet, check_candidate
 from modelport.validators.compare import compare_outputs
 
-__all__ = ["FACTOR", "LOSSLESS", "ScaledCheck", "output_layer", "scaled_output_layer_checks"]
+__all__ = [
+    "FACTOR",
+    "LOSSLESS",
+    "ScaledCheck",
+    "call_model",
+    "output_layer",
+    "scale_output_layer",
+    "scaled_output_layer_checks",
+]
 
 FACTOR = 1.001
 LOSSLESS = ("state_dict", "safetensors", "torchscript", "torch_export", "onnx", "onnx_optimized")
@@ -61,7 +69,9 @@ class ScaledCheck:
         return self.must_fail & self.control_passed
 
 
-def _call(model: nn.Module, manifest: Report, inputs: Mapping[str, np.ndarray], double: bool) -> dict[str, np.ndarray]:
+def call_model(
+    model: nn.Module, manifest: Report, inputs: Mapping[str, np.ndarray], double: bool
+) -> dict[str, np.ndarray]:
     args = {}
     for spec in manifest.signature.inputs:
         t = numpy_to_torch(inputs[spec.name], spec.dtype)
@@ -81,13 +91,23 @@ def output_layer(model: nn.Module, manifest: Report, inputs: Mapping[str, np.nda
         if isinstance(m._parameters.get("weight"), torch.Tensor)
     ]
     try:
-        _call(model, manifest, inputs, double=False)
+        call_model(model, manifest, inputs, double=False)
     finally:
         for h in hooks:
             h.remove()
     if not order:
         raise AssertionError("the model runs no module with a weight")
     return order[-1]
+
+
+def scale_output_layer(model: nn.Module, layer: str) -> nn.Module:
+    """A copy of ``model`` with ``layer``'s weight scaled by FACTOR."""
+    perturbed = copy.deepcopy(model)
+    weight = perturbed.get_submodule(layer)._parameters["weight"]
+    assert weight is not None
+    with torch.no_grad():
+        weight.mul_(FACTOR)
+    return perturbed
 
 
 def _golden(folder: Path, manifest: Report) -> list[tuple[str, str, dict[str, np.ndarray], dict[str, np.ndarray]]]:
@@ -108,19 +128,15 @@ def scaled_output_layer_checks(folder: Path, factory: Callable[[], nn.Module]) -
     original.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
     sets = _golden(folder, manifest)
     layer = output_layer(original, manifest, sets[0][2])
-    perturbed = copy.deepcopy(original)
-    weight = perturbed.get_submodule(layer)._parameters["weight"]
-    assert weight is not None
-    with torch.no_grad():
-        weight.mul_(FACTOR)
+    perturbed = scale_output_layer(original, layer)
     original64, perturbed64 = copy.deepcopy(original).double(), copy.deepcopy(perturbed).double()
 
     replays = []
     float64: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
     for name, kind, inputs, _ in sets:
-        reference64 = _call(perturbed64, manifest, inputs, double=True)
-        float64[name] = (_call(original64, manifest, inputs, double=True), reference64)
-        reference = _call(perturbed, manifest, inputs, double=False)
+        reference64 = call_model(perturbed64, manifest, inputs, double=True)
+        float64[name] = (call_model(original64, manifest, inputs, double=True), reference64)
+        reference = call_model(perturbed, manifest, inputs, double=False)
         replays.append(ReplaySet(name, inputs, reference, kind=kind, reference64=reference64))
 
     dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
