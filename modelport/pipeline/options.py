@@ -17,13 +17,14 @@ from modelport.specs import parse_dynamic_spec, parse_input_decl
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
 
-__all__ = ["DEFAULT_SAMPLES", "MAX_SEED", "RunOptions"]
+__all__ = ["DEFAULT_SAMPLES", "MAX_SEED", "RunOptions", "string_list"]
 
 DEFAULT_SAMPLES = 3  # seeded random input sets with the example's shapes
 MAX_SEED = 2**62  # input set k is drawn from seed + k, which must stay a valid 64-bit seed
 
 
-def _strings(value: object, flag: str) -> list[str]:
+def string_list(value: object, flag: str) -> list[str]:
+    """A flag that takes a string or a list of strings (the CLI's repeatable flags, the API's lists)."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -104,8 +105,8 @@ class RunOptions:
         target: object = None,
         strict_edges: object = False,
     ) -> RunOptions:
-        selected = exporters.parse_formats(",".join(_strings(formats, "--formats")) if formats is not None else None)
-        wanted = exporters.parse_runtimes(_strings(runtimes, "--runtimes") if runtimes is not None else None)
+        selected = exporters.parse_formats(",".join(string_list(formats, "--formats")) if formats is not None else None)
+        wanted = exporters.parse_runtimes(string_list(runtimes, "--runtimes") if runtimes is not None else None)
         if wanted is not None:
             selected = [f for f in selected if exporters.get(f).runtime in wanted]
             if not selected:
@@ -120,8 +121,8 @@ class RunOptions:
             import onnx.defs
 
             opset = _whole(opset, "--opset", 7, onnx.defs.onnx_opset_version())
-        decls = tuple(parse_input_decl(t) for t in _strings(inputs, "--input"))
-        dynamic_spec = parse_dynamic_spec(_strings(dynamic, "--dynamic"))
+        decls = tuple(parse_input_decl(t) for t in string_list(inputs, "--input"))
+        dynamic_spec = parse_dynamic_spec(string_list(dynamic, "--dynamic"))
         names = [d.name for d in decls]
         if len(set(names)) != len(names):
             raise UsageError(f"--input names must be unique, got {names}")
@@ -130,7 +131,7 @@ class RunOptions:
             seed=_whole(seed, "--seed", 0, MAX_SEED),
             atol=_tolerance_value(atol, "--atol"),
             rtol=_tolerance_value(rtol, "--rtol"),
-            per_format=parse_tol_list(_strings(tol, "--tol"), exporters.names()),
+            per_format=parse_tol_list(string_list(tol, "--tol"), exporters.names()),
             export=ExportOptions(
                 onnx_exporter="legacy" if onnx_exporter == "legacy" else "dynamo",
                 opset=opset,

@@ -14,22 +14,13 @@ from pathlib import Path
 
 from modelport import exporters
 from modelport.errors import UsageError
+from modelport.pipeline.options import string_list
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import IntegrityProblem, Report
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import is_looser, parse_tol_list, resolve_tolerances
 
 __all__ = ["verify_tolerances"]
-
-
-def _strings(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not all(isinstance(v, str) for v in value):
-        raise UsageError("--tol takes a string or a list of strings such as onnx=1e-5,1e-4")
-    return list(value)
 
 
 _ONNX_FLOATS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
@@ -90,7 +81,7 @@ def verify_tolerances(
     for value, flag in ((atol, "--atol"), (rtol, "--rtol")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0):
             raise UsageError(f"{flag} must be a finite number >= 0, got {value!r}")
-    per_format = parse_tol_list(_strings(tol), exporters.names())
+    per_format = parse_tol_list(string_list(tol, "--tol"), exporters.names())
     known = [n for n in manifest.formats if n in exporters.names()]
     # The documented defaults for the model's dtypes as observed (``observed_dtypes``), not as recorded.
     defaults = {n: exporters.default_tolerance(n, dtypes) for n in known}
