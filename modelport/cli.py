@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.pub",
         help="an Ed25519 public key whose signature is trusted (repeatable); implies --require-signature",
     )
+    verify.add_argument(
+        "--trust",
+        action="store_true",
+        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
+    )
     verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
     verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
     _ci_flags(verify)
@@ -297,6 +302,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         require_proof=args.require_proof,
         require_signature=args.require_signature,
         trusted_keys=args.trusted_key,
+        trust=args.trust,
     )
     signature = _signature_line(report)
     # An unproven file never counts as a pass: always said, even with --quiet.
@@ -315,6 +321,8 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
             out.print(f"  {mark}: {line}", highlight=False)
         out.print(f"  {signature}", highlight=False)
+        if report.trusted is not None:
+            out.print(f"  programs (TorchScript, .pt2) loaded: {report.trusted}", highlight=False)
         print_parity(out, report, details=args.details)
         for cand in report.candidates:  # what was proven, file by file
             if cand.proof and cand.verdict == "pass":

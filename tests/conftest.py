@@ -95,6 +95,11 @@ def rehash(folder: Path, rel: str) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
+def unsign(folder: Path) -> None:
+    """Drop manifest.sig: the folder as a machine that knows no key of its signer sees it."""
+    (folder / "manifest.sig").unlink()
+
+
 @pytest.fixture(autouse=True)
 def run_and_verify_agree(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The suite's invariant: every folder any test writes with verdict pass also passes ``verify``.

@@ -5,6 +5,7 @@ A format registered without an entry in CONFORMANCE fails ``test_every_format_ha
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from modelport import exporters
 from modelport.errors import LoadError
 from modelport.exporters import ExportRequest
 from modelport.exporters.weights import load_weights_strict
+from modelport.loaders import Untrusted, granted
 from modelport.models import BUILTIN
 from modelport.pipeline.build import build_model
 from modelport.pipeline.tensor_io import first_difference, tensor_round_trips
@@ -59,8 +61,16 @@ def test_export_then_load_from_disk_and_run(name: str, built, tmp_path: Path) ->
     assert container_ok(tmp_path / main_file)
     assert not list(tmp_path.glob(".*.part")), "temporary files must not be left behind"
 
+    # A program format loads only from a folder the command trusts (``code`` says which formats
+    # are programs); any other format loads with no grant at all.
+    trust = contextlib.nullcontext()
+    if exporter.code:
+        with pytest.raises(Untrusted, match="runs code when loaded"):
+            exporter.load(tmp_path, record, built.signature, built.source.factory)
+        trust = granted(tmp_path, "the test wrote it")
     # A new process would have only the folder: load from it, not from the in-memory export.
-    runner = exporter.load(tmp_path, record, built.signature, built.source.factory)
+    with trust:
+        runner = exporter.load(tmp_path, record, built.signature, built.source.factory)
     try:
         outputs = runner.infer({"x": built.inputs["x"].numpy()})
     finally:

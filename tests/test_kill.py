@@ -101,6 +101,50 @@ def test_a_kill_at_each_commit_step_leaves_a_complete_folder(  # type: ignore[no
     assert _leftovers(out) == []
 
 
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --force over a folder modelport did not write: step -> whether the new folder is in place once recovered
+REPLACE_EXCHANGE = {"commit-start": False, "intent-written": False, "replace-exchanged": True, "replace-renamed": True}
+REPLACE_TWO = {"intent-written": False, "replace-renamed-old": False, "replace-renamed": True, "committed": True}
+REPLACE_CASES = [("exchange", s, c) for s, c in REPLACE_EXCHANGE.items()] + [
+    ("two-renames", s, c) for s, c in REPLACE_TWO.items()
+]
+
+
+@pytest.mark.parametrize(("path", "step", "committed"), REPLACE_CASES, ids=[f"{p}-{s}" for p, s, _ in REPLACE_CASES])
+def test_a_kill_while_force_moves_a_foreign_folder_aside_loses_neither(  # type: ignore[no-untyped-def]
+    tmp_path: Path, cli, path: str, step: str, committed: bool
+) -> None:
+    """The foreign folder ends whole at the target (not committed) or at its -replaced- name (committed)."""
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "notes.txt").write_text("my notes")
+    (out / "sub" / "data.bin").write_bytes(os.urandom(1000))
+    foreign = _snapshot(out)
+    env = {"MODELPORT_TEST_CRASH_AT": step, **({"MODELPORT_TEST_NO_EXCHANGE": "1"} if path == "two-renames" else {})}
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    cmd = [sys.executable, "-m", "modelport", "run", "--out", str(out), *FAST, "--force"]
+    done = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    if step == "replace-renamed-old":  # the one moment the target is missing: the foreign folder is aside
+        assert not out.exists()
+    cli("verify", str(out), "--quiet")  # finishes or undoes the replace first, under the lock
+    aside = list(tmp_path.glob(".out.modelport-replaced-*"))
+    if committed:
+        assert cli("verify", str(out), "--quiet").code == 0
+        assert len(aside) == 1 and _snapshot(aside[0]) == foreign
+    else:
+        assert _snapshot(out) == foreign and aside == []
+    assert not list(tmp_path.glob(".out.modelport-intent-*"))
+    again = cli("run", "--out", str(out), *FAST, "--force")  # the next run: nothing half-done is left
+    assert again.code == 0, again.err
+    assert [n for n in _leftovers(out) if "-replaced-" not in n] == []
+    kept = list(tmp_path.glob(".out.modelport-replaced-*"))
+    assert len(kept) == 1 and _snapshot(kept[0]) == foreign
+
+
 def test_twenty_kills_at_random_moments(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     """SIGKILL at random moments spread over the whole run (after start-up: once the staging folder exists),
     half with a previous folder, half without; both commit paths."""

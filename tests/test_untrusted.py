@@ -32,7 +32,9 @@ import modelport
 from modelport.errors import ModelportError, UsageError
 from modelport.loaders import (
     UnsafeFile,
+    Untrusted,
     check_pt2,
+    granted,
     load_exported_program,
     load_npz,
     load_onnx,
@@ -103,7 +105,8 @@ def test_written_pt2_has_no_pickled_part_and_passes_the_checks(mlp_folder: Path)
         assert z.getinfo(member(path, "data/sample_inputs/model.pt")).file_size == 0
         config = json.loads(z.read(member(path, "model_weights_config.json")))
     assert config["config"] and all(e["use_pickle"] is False for e in config["config"].values())
-    assert load_exported_program(path).example_inputs is None
+    with granted(mlp_folder, "the suite wrote it"):
+        assert load_exported_program(path).example_inputs is None
 
 
 def _pt2(artifact_copy: Path) -> Path:
@@ -175,7 +178,13 @@ def test_pt2_with_code_is_refused_before_torch_reads_it(
     else:
         prefix = member(path, "archive_format").split("/")[0]
         rewrite_zip(path, lambda n, d: None, extra={f"{prefix}/data/constants/custom_obj_0": payload})
-    with pytest.raises(UnsafeFile, match=expected) as info:
+    # Not even read outside a trusted folder; inside one, the checks still refuse it.
+    with pytest.raises(Untrusted, match="not trusted"):
+        load_exported_program(path)
+    with (
+        granted(artifact_copy, "a trusted folder can still hold a hostile file"),
+        pytest.raises(UnsafeFile, match=expected) as info,
+    ):
         load_exported_program(path)
     _one_line(info.value)
 
@@ -185,7 +194,12 @@ def test_verify_refuses_a_rehashed_pt2_payload(cli, artifact_copy: Path, sentine
     payload = pickle_bytes(payloads(sentinel, tmp_path)["os.system"], 2)
     rewrite_zip(_pt2(artifact_copy), lambda name, data: payload if "sample_inputs" in name else None)
     rehash(artifact_copy, "model.pt2")
-    result = cli("verify", str(artifact_copy), "--runtimes", "torch")
+    # The rewrite broke the signature: the program is not even opened.
+    result = cli("verify", str(artifact_copy), "--runtimes", "torch", "--quiet")
+    assert result.code == 1, result.out + result.err
+    assert "model.pt2 is a program" in result.out and "signature invalid" in result.out
+    # Trusted by the user all the same: the archive checks refuse it before torch reads it.
+    result = cli("verify", str(artifact_copy), "--runtimes", "torch", "--trust")
     assert result.code == 1, result.out + result.err
     assert "pickled sample inputs; refused" in result.out
     assert "Traceback" not in result.out + result.err
@@ -216,6 +230,14 @@ def test_real_size_expressions_pass_the_grammar(expr: str) -> None:
         "Symbol('os; touch x')",
         "lambda: 0",
         "Float('0.5; import os')",
+        # Arithmetic only, but sympify would hang or exhaust memory evaluating it.
+        "Pow(Integer(10), Pow(Integer(10), Integer(9)))",
+        "Pow(Integer(10), Integer(10000000))",
+        "Pow(Pow(Integer(10), Integer(64)), Integer(64))",
+        "Mul(Integer(" + "9" * 400 + "), Integer(2))",
+        "Add(" * 40 + "Integer(1)" + ")" * 40,
+        "Integer(1))",
+        "(Integer(1))",
     ],
 )
 def test_size_expression_grammar_refuses_code(expr: str) -> None:
@@ -252,12 +274,35 @@ def test_operator_targets(target: str, ok: bool) -> None:
 @pytest.mark.parametrize("pkl", ["data.pkl", "constants.pkl"])
 def test_torchscript_pickle_payload_is_refused(artifact_copy: Path, sentinel: Path, tmp_path: Path, pkl: str) -> None:
     path = artifact_copy / "model.torchscript.pt"
-    load_torchscript(path)  # the untampered file loads
+    with granted(artifact_copy, "the suite wrote it"):
+        load_torchscript(path)  # the untampered file loads
     payload = pickle_bytes(payloads(sentinel, tmp_path)["getattr-chain"], 2)
     rewrite_zip(path, lambda name, data: payload if name.endswith("/" + pkl) else None)
-    with pytest.raises(UnsafeFile, match="imports") as info:
+    with pytest.raises(Untrusted, match="not trusted"):
+        load_torchscript(path)
+    with (
+        granted(artifact_copy, "a trusted folder can still hold a hostile file"),
+        pytest.raises(UnsafeFile, match="imports") as info,
+    ):
         load_torchscript(path)
     _one_line(info.value)
+
+
+def test_a_grant_covers_only_files_directly_in_its_folder(artifact_copy: Path, tmp_path: Path) -> None:
+    """A link inside a trusted folder to a program elsewhere, or a program in a sub-folder, is not trusted."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (artifact_copy / "model.torchscript.pt").rename(elsewhere / "model.torchscript.pt")
+    (artifact_copy / "model.torchscript.pt").symlink_to(elsewhere / "model.torchscript.pt")
+    (artifact_copy / "sub").mkdir()
+    (artifact_copy / "model.pt2").rename(artifact_copy / "sub" / "model.pt2")
+    with granted(artifact_copy, "trusted"):
+        with pytest.raises(Untrusted):
+            load_torchscript(artifact_copy / "model.torchscript.pt")
+        with pytest.raises(Untrusted):
+            load_exported_program(artifact_copy / "sub" / "model.pt2")
+    with granted(elsewhere, "trusted"):
+        load_torchscript(artifact_copy / "model.torchscript.pt")  # the grant is for where the file really is
 
 
 # --- numpy, safetensors ------------------------------------------------------------------------------------

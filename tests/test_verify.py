@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import DEFAULT_CANDIDATES, load_manifest, rehash
+from conftest import DEFAULT_CANDIDATES, load_manifest, rehash, unsign
 from onnx import numpy_helper
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -129,7 +129,7 @@ def test_rehashed_tampering_fails_parity(
     assert (artifact_copy / rel).read_bytes() != before, "the tamper must change the file"
     rehash(artifact_copy, rel)  # the hash check alone can no longer catch it
 
-    result = cli("verify", str(artifact_copy))
+    result = cli("verify", str(artifact_copy), "--trust")
     assert result.code == 1, result.out
     assert "integrity FAIL" not in result.out, "the file was re-hashed: only parity may complain"
     failing = [line for line in _rows(result.out, candidate) if "FAIL (accuracy)" in line]
@@ -140,7 +140,7 @@ def test_rehashed_tampering_fails_parity(
     assert "verdict: FAIL" in result.out
 
     # The typed report says the same: one candidate fails, on accuracy, for `output`.
-    report = modelport.verify(artifact_copy)
+    report = modelport.verify(artifact_copy, trust=True)
     assert report.verdict == "fail"
     assert report.integrity == []
     verdicts = {c.candidate: c.verdict for c in report.candidates}
@@ -203,7 +203,7 @@ def test_rehashed_golden_outputs_fail_every_candidate(cli, artifact_copy: Path) 
     np.savez(artifact_copy / rel, **arrays)  # same path: np.savez keeps a name ending in .npz
     rehash(artifact_copy, rel)
 
-    result = cli("verify", str(artifact_copy))
+    result = cli("verify", str(artifact_copy), "--trust")
     assert result.code == 1, result.out
     # The ONNX test-data copy of the set no longer agrees, and every candidate disagrees with the edit.
     assert "golden/onnx/test_data_set_0: output_0.pb is not the .npz set's 'output'" in result.out
@@ -369,7 +369,7 @@ def test_runtime_versions_that_differ_are_a_warning(cli, artifact_copy: Path) ->
     manifest = load_manifest(artifact_copy)
     manifest["environment"]["onnxruntime"] = "1.17.0"
     (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
-    result = cli("verify", str(artifact_copy), "--report-json", str(artifact_copy.parent / "r.json"))
+    result = cli("verify", str(artifact_copy), "--trust", "--report-json", str(artifact_copy.parent / "r.json"))
     assert result.code == 0
     assert "warning: onnxruntime" in result.out and "1.17.0 when the folder was made" in result.out
     report = json.loads((artifact_copy.parent / "r.json").read_text())
@@ -392,7 +392,7 @@ def test_verify_imports_no_model_code(artifact_copy: Path) -> None:
     manifest = load_manifest(artifact_copy)
     manifest["model"]["spec"] = f"{evil}:f"
     (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
-    report = modelport.verify(artifact_copy)
+    report = modelport.verify(artifact_copy, trust=True)
     assert not sentinel.exists()
     assert report.verdict == "pass"  # weights files are checked against the verified .pt2 instead
 
@@ -402,14 +402,14 @@ def test_weights_of_a_user_model_are_checked_against_the_verified_program(tmp_pa
     folder = tmp_path / "cnn"
     report = modelport.run("tests/zoo.py:cnn", out=folder, formats="safetensors,state_dict,torch_export", samples=0)
     assert report.verdict == "pass"
-    clean = modelport.verify(folder)
+    clean = modelport.verify(folder, trust=True)
     assert clean.verdict == "pass"
     weights = next(c for c in clean.candidates if c.format == "safetensors")
     assert weights.checks and all(c.input_set == "weights vs torch_export" for c in weights.checks)
 
     _scale_safetensors(folder / "model.safetensors")
     rehash(folder, "model.safetensors")
-    tampered = modelport.verify(folder)
+    tampered = modelport.verify(folder, trust=True)
     bad = next(c for c in tampered.candidates if c.format == "safetensors")
     assert tampered.verdict == "fail" and bad.failures()
     assert all(f.category == "accuracy" and f.output.endswith("weight") for f in bad.failures())
@@ -423,13 +423,13 @@ def _user_folder(tmp_path: Path, formats: str) -> Path:
 
 def test_weights_with_keys_removed_or_added_fail(tmp_path: Path) -> None:
     folder = _user_folder(tmp_path, "state_dict,torch_export")
-    assert modelport.verify(folder).verdict == "pass"
+    assert modelport.verify(folder, trust=True).verdict == "pass"
     state = torch.load(folder / "state_dict.pt", weights_only=True)
     del state["mix.bias"]
     state["evil"] = torch.zeros(1)
     torch.save(state, folder / "state_dict.pt")
     rehash(folder, "state_dict.pt")
-    report = modelport.verify(folder)
+    report = modelport.verify(folder, trust=True)
     bad = next(c for c in report.candidates if c.format == "state_dict")
     assert report.verdict == "fail" and bad.category == "missing" and "evil" in (bad.reason or "")
 
@@ -437,6 +437,11 @@ def test_weights_with_keys_removed_or_added_fail(tmp_path: Path) -> None:
 def test_weights_that_nothing_can_vouch_for_do_not_pass(tmp_path: Path) -> None:
     """Without the model's code or a verified artifact, a weights-only folder is unproven: never a pass."""
     folder = _user_folder(tmp_path, "state_dict,safetensors")
+    # Under the folder's valid signature the manifest's per-tensor sha256 prove every tensor.
+    signed = modelport.verify(folder)
+    assert [(c.status, c.verdict) for c in signed.candidates] == [("ok", "pass")] * 2
+    assert all("the signed manifest's" in (c.proof or "") for c in signed.candidates)
+    unsign(folder)
     report = modelport.verify(folder)
     assert [(c.status, c.verdict) for c in report.candidates] == [("unproven", "unproven")] * 2
     assert all((c.proof or "").startswith("intact by sha256 only: no verified") for c in report.candidates)

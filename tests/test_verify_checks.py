@@ -57,7 +57,7 @@ def test_a_tampered_golden_set_other_than_the_example_fails(artifact_copy: Path)
     for rel in (entry["outputs"], pb):
         rehash(artifact_copy, rel)
 
-    report = modelport.verify(artifact_copy)
+    report = modelport.verify(artifact_copy, trust=True)
     assert report.verdict == "fail" and report.integrity == []
     # Every artifact disagrees with the edited set, and only with it.
     assert _failing(report) == {c: {("random_1", "accuracy")} for c in DEFAULT_CANDIDATES}
@@ -85,7 +85,7 @@ def test_an_onnx_file_wrong_only_at_another_batch_size_fails_on_the_sweep(artifa
     shutil.copyfile(scratch / "model.onnx", artifact_copy / "model.onnx")
     rehash(artifact_copy, "model.onnx")
 
-    report = modelport.verify(artifact_copy)
+    report = modelport.verify(artifact_copy, trust=True)
     assert report.verdict == "fail" and report.integrity == []
     assert _failing(report) == {"onnx@onnxruntime": {("batch_1", "accuracy"), ("batch_64", "accuracy")}}
 
@@ -127,7 +127,7 @@ def test_a_golden_set_dropped_from_the_manifest_is_caught(artifact_copy: Path) -
     manifest["artifacts"] = [a for a in manifest["artifacts"] if not a["path"].startswith(gone)]
     (artifact_copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
-    report = modelport.verify(artifact_copy)
+    report = modelport.verify(artifact_copy, trust=True)
     assert report.verdict == "fail"
     assert all(c.verdict == "pass" for c in report.candidates)  # every remaining set still replays
     required, consistency = sorted(report.integrity, key=lambda p: p.problem)
@@ -213,7 +213,7 @@ def test_a_derived_file_from_other_weights_fails(all_copy: Path, tmp_path: Path,
     shutil.copyfile(_export_scaled(fmt, scale, tmp_path / "scratch"), all_copy / exporter.main_file)
     rehash(all_copy, exporter.main_file)
 
-    report = modelport.verify(all_copy)
+    report = modelport.verify(all_copy, trust=True)
     assert report.verdict == "fail" and report.integrity == []
     failing = _failing(report)
     assert list(failing) == [exporter.candidate]
@@ -238,7 +238,7 @@ def test_a_lossy_file_holding_another_graph_fails_its_identity_check(
     shutil.copyfile(all_copy / source, all_copy / exporter.main_file)
     rehash(all_copy, exporter.main_file)
 
-    report = modelport.verify(all_copy)
+    report = modelport.verify(all_copy, trust=True)
     assert report.verdict == "fail" and report.integrity == []
     assert _failing(report) == {exporter.candidate: {("-", "load")}}
     bad = next(c for c in report.candidates if c.candidate == exporter.candidate)

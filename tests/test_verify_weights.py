@@ -17,7 +17,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-from conftest import rehash
+from conftest import rehash, unsign
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -173,7 +173,7 @@ def test_a_scaled_tensor_fails_against_the_program(with_program: Path, tmp_path:
     folder = _copy(with_program, tmp_path)
     _scale_state_dict(folder / "state_dict.pt", "step_count")
     rehash(folder, "state_dict.pt")
-    bad = _candidate(modelport.verify(folder), "state_dict@torch")
+    bad = _candidate(modelport.verify(folder, trust=True), "state_dict@torch")
     assert bad.verdict == "fail"
     assert [(f.output, f.input_set) for f in bad.failures()] == [("step_count", "weights vs torch_export")]
     assert bad.failures()[0].max_rel_err == pytest.approx(SCALE - 1, rel=0.01)
@@ -185,7 +185,7 @@ def test_weights_with_a_key_only_removed_fail(with_program: Path, tmp_path: Path
     del state["fc.bias"]
     torch.save(state, folder / "state_dict.pt")
     rehash(folder, "state_dict.pt")
-    report = modelport.verify(folder)
+    report = modelport.verify(folder, trust=True)
     bad = _candidate(report, "state_dict@torch")
     assert report.verdict == "fail" and bad.verdict == "fail" and bad.category == "missing"
     assert bad.reason == "state_dict.pt lacks tensors the torch_export program has: fc.bias"
@@ -211,7 +211,7 @@ def test_weights_are_never_proven_by_a_program_that_failed(tmp_path: Path, forma
     _scale_state_dict(folder / "state_dict.pt", "fc.weight")
     rehash(folder, "model.pt2")
     rehash(folder, "state_dict.pt")
-    report = modelport.verify(folder)
+    report = modelport.verify(folder, trust=True)  # trusted, so the .pt2 is replayed and fails
     assert report.verdict == "fail"
     assert _candidate(report, "torch_export@torch").verdict == "fail"
     weights = _candidate(report, "state_dict@torch")
@@ -245,8 +245,15 @@ def test_a_tensor_in_no_graph_is_unproven(
         "--onnx-exporter", exporter, "--samples", "0",
     )  # fmt: skip
     assert ran.code == 0, ran.out
-    note = "note: validate: verify will only be able to call state_dict.pt unproven: intact by sha256 only: 1 of"
+    note = "note: validate: verify will only be able to call state_dict.pt unproven where this folder's signature"
     assert note in ran.out and f"({unproven})" in ran.out and PROGRAM_FIX in ran.out
+    assert "intact by sha256 only: 1 of" in ran.out
+
+    # Under the folder's valid signature the manifest's per-tensor sha256 prove what no graph holds.
+    signed = _candidate(modelport.verify(folder), "state_dict@torch")
+    assert (signed.status, signed.verdict) == ("ok", "pass")
+    assert "1 by the signed sha256" in (signed.proof or "") and "signed manifest" in (signed.proof or "")
+    unsign(folder)  # as a machine that does not know the signer's key sees it
 
     ci = tmp_path / "ci"
     outputs = ["--report-json", str(ci / "r.json"), "--junit-xml", str(ci / "j.xml"), "--summary-md", str(ci / "s.md")]
@@ -268,7 +275,11 @@ def test_a_tensor_in_no_graph_is_unproven(
         ("unproven", "unproven")
     ]
     skipped = [c for c in ET.parse(ci / "j.xml").getroot().iter("testcase") if c.find("skipped") is not None]
-    assert [(c.get("classname"), c.get("name")) for c in skipped] == [("state_dict@torch", "proof")]
+    # The unsigned folder's manifest.sig case is skipped too (a signature is not required here).
+    assert [(c.get("classname"), c.get("name")) for c in skipped] == [
+        ("signature", "manifest.sig"),
+        ("state_dict@torch", "proof"),
+    ]
     assert "unproven" in (ci / "s.md").read_text()
 
     assert "│ unproven: intact by sha256 only" in result.out  # the table's verdict column
@@ -292,6 +303,7 @@ def test_run_notes_nothing_when_verify_will_prove_every_tensor(bert_dynamo: Path
 @pytest.mark.parametrize("key", ["1.running_var", "0.weight"])
 def test_a_tampered_tensor_folded_into_the_graph_fails(tmp_path: Path, exporter: str, key: str) -> None:
     folder = _run(tmp_path / "cnn", "tests/zoo.py:cnn", "state_dict,onnx", exporter)
+    unsign(folder)  # num_batches_tracked is proven by no graph: unproven without the signature's sha256
     clean = _candidate(modelport.verify(folder), "state_dict@torch")
     assert clean.verdict == "unproven" and "through 2 BatchNorm folds" in (clean.proof or "")
     _scale_state_dict(folder / "state_dict.pt", key)

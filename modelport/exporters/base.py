@@ -72,6 +72,9 @@ class FormatRecord(BaseModel):
     roles: dict[str, str] = {}  # path -> role, for files other than the main "model"/"weights" one
     details: dict[str, Detail] = {}
     notes: list[str] = []
+    # Weights formats: name -> sha256 of each tensor of the model that was exported (``tensor_digest``).
+    # Under a valid signature, verify proves a weights file's tensors by these without any other artifact.
+    tensors: dict[str, str] = {}
 
 
 class Runner(Protocol):
@@ -97,6 +100,9 @@ class Exporter(ABC):
     # Lossy by design (fp16, int8): judged on representative input sets; synthetic edge sets
     # (zeros, inputs x100) are reported and flagged, and gate only with --strict-edges.
     lossy: ClassVar[bool] = False
+    # The main file is a program (TorchScript, .pt2): loading it runs code it carries, so it is
+    # loaded only from a trusted folder (``modelport.loaders.trust``).
+    code: ClassVar[bool] = False
 
     @property
     def candidate(self) -> str:

@@ -9,7 +9,7 @@ from safetensors.torch import save_model
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
-from modelport.exporters.weights import WeightsExporter
+from modelport.exporters.weights import WeightsExporter, state_digests
 from modelport.fsutil import atomic_path
 from modelport.loaders import UnsafeFile, load_safetensors
 
@@ -31,6 +31,7 @@ class SafetensorsExporter(WeightsExporter):
             format=self.name,
             runtime=self.runtime,
             files=[FILE],
+            tensors=state_digests(request.model),
             notes=["load with safetensors.torch.load_file into a fresh instance of the architecture"],
         )
 

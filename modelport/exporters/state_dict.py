@@ -9,7 +9,7 @@ import torch
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
-from modelport.exporters.weights import WeightsExporter
+from modelport.exporters.weights import WeightsExporter, state_digests
 from modelport.fsutil import atomic_write
 from modelport.loaders import load_torch
 
@@ -32,6 +32,7 @@ class StateDictExporter(WeightsExporter):
             runtime=self.runtime,
             files=[FILE],
             details={"tensors": len(request.model.state_dict())},
+            tensors=state_digests(request.model),
             notes=["load with torch.load(path, weights_only=True) into a fresh instance of the architecture"],
         )
 

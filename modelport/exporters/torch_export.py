@@ -43,6 +43,7 @@ class TorchExportExporter(Exporter):
     name = "torch_export"
     main_file = FILE
     runtime = "torch"
+    code = True  # torch.export.load resolves the graph's targets and expressions: a program
     role = "model"
     tolerance = Tolerance(atol=1e-6, rtol=1e-5)
     tolerance_why = "the exported graph runs the same aten kernels; measured 0 on the MLP"

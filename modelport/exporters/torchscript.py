@@ -71,6 +71,7 @@ class TorchScriptExporter(Exporter):
     name = "torchscript"
     main_file = FILE
     runtime = "torchscript"
+    code = True  # torch.jit.load runs the module's own code
     role = "model"
     tolerance = Tolerance(atol=1e-6, rtol=1e-5)
     tolerance_why = "a re-executed graph may reorder float ops; measured 0 on the MLP, 10x under 1e-6"

@@ -6,10 +6,12 @@ missing, unexpected, mis-shaped or mis-typed key before anything is copied.
 
 from __future__ import annotations
 
+import hashlib
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from modelport.errors import LoadError
@@ -18,7 +20,7 @@ from modelport.exporters.torch_runner import TorchRunner
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-__all__ = ["WeightsExporter", "load_weights_strict"]
+__all__ = ["WeightsExporter", "load_weights_strict", "state_digests", "tensor_digest"]
 
 
 def _names(keys: list[str], limit: int = 5) -> str:
@@ -64,6 +66,21 @@ def load_weights_strict(model: torch.nn.Module, state: Mapping[str, object], sou
         model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
     except RuntimeError as e:
         raise LoadError(f"loading {source} failed: {e}") from e
+
+
+def tensor_digest(array: np.ndarray) -> str:
+    """sha256 of a tensor's dtype, shape and bytes (as ``torch_to_numpy`` gives it: bfloat16 widened exactly)."""
+    a = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{a.dtype.str}|{list(a.shape)}|".encode())
+    digest.update(a.reshape(-1).view(np.uint8).data)
+    return digest.hexdigest()
+
+
+def state_digests(model: torch.nn.Module) -> dict[str, str]:
+    """Every tensor of the model's state_dict by :func:`tensor_digest`, as the manifest records them."""
+    from modelport.signature import torch_to_numpy
+
+    return {k: tensor_digest(torch_to_numpy(v)) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
 
 
 class WeightsExporter(Exporter):

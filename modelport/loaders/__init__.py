@@ -2,8 +2,9 @@
 
 - ``torch.load`` always with an explicit ``weights_only=True`` (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` only
   changes calls that leave it unset); there is no fallback.
-- ``torch.export.load`` only after :func:`check_pt2`; ``torch.jit.load`` only after its pickles pass
-  :func:`check_torchscript` (TorchScript is code all the same: load it only from folders you trust).
+- ``torch.export.load`` and ``torch.jit.load`` only for files in a folder the command trusts
+  (:mod:`modelport.loaders.trust`: its own staging folder, a valid signature, or ``--trust``), and
+  then only after :func:`check_pt2` or, for TorchScript's pickles, :func:`check_torchscript`.
 - ``np.load`` with ``allow_pickle=False``; safetensors after :func:`check_safetensors`; ONNX external data
   after :func:`check_onnx_external_data`; JSON through :func:`parse_json` (bounded size, depth, integers).
 
@@ -24,6 +25,7 @@ from modelport.loaders.files import (
 )
 from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 from modelport.loaders.pt2 import check_pt2
+from modelport.loaders.trust import Untrusted, granted, require_trust
 
 if TYPE_CHECKING:
     import onnx
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UnsafeFile",
+    "Untrusted",
     "check_onnx_external_data",
     "check_pt2",
     "check_safetensors",
     "check_torchscript",
+    "granted",
     "load_exported_program",
     "load_npz",
     "load_onnx",
@@ -61,17 +65,19 @@ def load_torch(path: Path | Any, *, map_location: str | None = "cpu", mmap: bool
 
 
 def load_exported_program(path: Path) -> torch.export.ExportedProgram:
-    """A ``.pt2`` program, after :func:`check_pt2` found nothing in it that torch would execute."""
+    """A ``.pt2`` program from a trusted folder (``trust``), after :func:`check_pt2` found nothing torch would run."""
     import torch
 
+    require_trust(path, "a torch.export program (.pt2)")
     check_pt2(path)
     return torch.export.load(str(path))
 
 
 def load_torchscript(path: Path) -> torch.jit.ScriptModule:
-    """A TorchScript module; its pickles are checked first, but its code is code: trusted folders only."""
+    """A TorchScript module from a trusted folder (``trust``); its pickles are checked first."""
     import torch
 
+    require_trust(path, "a TorchScript program")
     check_torchscript(path)
     module: torch.jit.ScriptModule = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     return module

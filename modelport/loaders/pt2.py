@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,19 +96,103 @@ _MAX_EXPR = 10_000
 _PROGRAM_DEPTH = 256  # nested graphs (cond, while_loop) add ~10 levels each
 
 
-def check_expr(expr: str, where: str) -> None:
-    """Refuse an ``expr_str`` that is anything but a sympy ``srepr`` of integers and size symbols."""
-    if len(expr) > _MAX_EXPR:
-        raise UnsafeFile(f"{where}: a {len(expr)}-character expr_str; refused")
-    pos = 0
+_EXPR_DEPTH = 32  # torch's size expressions nest a few levels; sympify recurses on each
+_INT_DIGITS = 20  # int64 sizes and strides
+_MAX_EXPONENT = 64  # Pow(s, 2) in practice; Pow(10, Pow(10, 9)) would hang sympify
+
+
+@dataclass
+class _Call:
+    name: str
+    args: list[_Call | str] = field(default_factory=list)
+
+
+def _tokens(expr: str, where: str) -> list[tuple[str, str]]:
+    found, pos = [], 0
     while pos < len(expr):
         m = _EXPR_TOKEN.match(expr, pos)
         if m is None or m.end() == pos:
             raise UnsafeFile(f"{where}: expr_str {expr[:60]!r} is not a size expression; refused (sympify runs it)")
-        name = m.group("name")
-        if name is not None and name not in _SYMPY_NAMES:
-            raise UnsafeFile(f"{where}: expr_str uses {name!r}, not a size-expression function; refused")
+        kind = m.lastgroup or ""
+        value = m.group(kind)
+        if kind == "name" and value not in _SYMPY_NAMES:
+            raise UnsafeFile(f"{where}: expr_str uses {value!r}, not a size-expression function; refused")
+        if kind == "num" and len(value.lstrip("-")) > _INT_DIGITS:
+            raise UnsafeFile(f"{where}: expr_str holds a {len(value)}-digit integer; refused")
+        found.append((kind, value))
         pos = m.end()
+    return found
+
+
+def _tree(tokens: list[tuple[str, str]], where: str) -> list[_Call | str]:
+    """The calls of an srepr string, nested; bounded depth, balanced parentheses."""
+    top: list[_Call | str] = []
+    stack: list[_Call] = []
+    for i, (kind, value) in enumerate(tokens):
+        args = stack[-1].args if stack else top
+        if value == "(":
+            if not args or not isinstance(args[-1], _Call) or args[-1].args:
+                raise UnsafeFile(f"{where}: expr_str has a parenthesis that calls nothing; refused")
+            stack.append(args[-1])
+            if len(stack) > _EXPR_DEPTH:
+                raise UnsafeFile(f"{where}: expr_str nests deeper than {_EXPR_DEPTH}; refused")
+        elif value == ")":
+            if not stack:
+                raise UnsafeFile(f"{where}: expr_str has unbalanced parentheses; refused")
+            stack.pop()
+        elif kind == "name" and i + 1 < len(tokens) and tokens[i + 1][1] == "(":
+            args.append(_Call(value))
+        elif value not in (",", "="):
+            args.append(value)
+    if stack:
+        raise UnsafeFile(f"{where}: expr_str has unbalanced parentheses; refused")
+    return top
+
+
+def _check_powers(nodes: list[_Call | str], where: str) -> None:
+    """Pow only of a base without Pow, to a small literal exponent: exact integer powers cannot blow up."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, _Call):
+            continue
+        if node.name == "Pow":
+            base, exponent = [*node.args, None, None][:2]
+            literal = (
+                isinstance(exponent, _Call)
+                and exponent.name == "Integer"
+                and len(exponent.args) == 1
+                and isinstance(exponent.args[0], str)
+                and exponent.args[0].lstrip("-").isdigit()
+                and abs(int(exponent.args[0])) <= _MAX_EXPONENT
+            )
+            if len(node.args) != 2 or not literal or _has_pow(base):
+                raise UnsafeFile(
+                    f"{where}: expr_str raises to a power other than a literal of at most {_MAX_EXPONENT}; refused"
+                )
+        stack.extend(node.args)
+
+
+def _has_pow(node: _Call | str | None) -> bool:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Call):
+            if item.name == "Pow":
+                return True
+            stack.extend(item.args)
+    return False
+
+
+def check_expr(expr: str, where: str) -> None:
+    """Refuse an ``expr_str`` that is anything but a small sympy ``srepr`` of integers and size symbols.
+
+    The grammar keeps code out; the bounds (nesting, integer digits, powers) keep ``sympify`` from
+    hanging or exhausting memory on an expression that is only arithmetic.
+    """
+    if len(expr) > _MAX_EXPR:
+        raise UnsafeFile(f"{where}: a {len(expr)}-character expr_str; refused")
+    _check_powers(_tree(_tokens(expr, where), where), where)
 
 
 def check_target(target: str, where: str) -> None:

@@ -17,6 +17,8 @@ import contextlib
 import ctypes
 import datetime as dt
 import errno
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -26,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from modelport.errors import UsageError
-from modelport.fsutil import fsync_dir, publish_mode
+from modelport.fsutil import atomic_write, fsync_dir, publish_mode
 from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 from modelport.pipeline.folder_lock import FolderLock
 from modelport.pipeline.preflight import check_disk, check_replaceable, check_writable_folder
@@ -151,14 +153,54 @@ def _leftovers(target: Path, kind: str) -> list[Path]:
 
 
 def recover(target: Path) -> None:
-    """Under the exclusive lock: restore the previous folder a kill between the two renames left aside
-    (the target is missing), or remove it (the target is there: the second rename happened)."""
+    """Under the exclusive lock: finish or undo what a killed commit left beside the target.
+
+    A replace of a foreign folder (an intent file) is finished: the foreign folder ends at its
+    ``-replaced-`` name with the new folder at the target, or goes back to the target if the new
+    one never got there. A previous modelport folder a kill between the two renames left aside
+    is restored when the target is missing, else removed (the second rename happened).
+    """
+    for intent in _intents(target):
+        _finish_replace(target, intent)
     olds = sorted(_leftovers(target, "old"), key=lambda p: p.stat().st_mtime)
     if olds and not target.exists():
         os.rename(olds.pop(), target)
         fsync_dir(target.parent)
     for old in olds:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _intents(target: Path) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.modelport-intent-*.json"))
+
+
+def _finish_replace(target: Path, intent: Path) -> None:
+    parent = target.parent
+    try:
+        body = parse_json(intent.read_bytes(), intent.name)
+        names = {key: body[key] for key in ("staging", "aside", "manifest_sha256")}
+    except (OSError, UnsafeFile, KeyError, TypeError):
+        intent.unlink(missing_ok=True)  # not an intent modelport finished writing: nothing was moved yet
+        return
+    prefix = f".{target.name}.modelport-"
+    if not all(isinstance(v, str) and "/" not in v for v in names.values()) or not (
+        names["staging"].startswith(prefix + "staging-") and names["aside"].startswith(prefix + "replaced-")
+    ):
+        return  # not an intent modelport wrote: touch nothing
+    staging, aside, digest = parent / names["staging"], parent / names["aside"], names["manifest_sha256"]
+    if not target.exists() and aside.is_dir():  # killed between the two renames: the foreign folder goes back
+        os.rename(aside, target)
+    elif staging.is_dir() and target.is_dir() and _manifest_sha256(target) == digest:
+        os.rename(staging, aside)  # exchanged, not yet renamed: the foreign folder lies under the staging name
+    fsync_dir(parent)
+    intent.unlink()
+
+
+def _manifest_sha256(folder: Path) -> str | None:
+    try:
+        return hashlib.sha256((folder / MANIFEST_NAME).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -170,7 +212,7 @@ def reading(folder: Path) -> Iterator[None]:
         return
     lock = FolderLock(target, exclusive=False, what=str(folder)).acquire()
     try:
-        if _leftovers(target, "old") and lock.upgrade():
+        if (_leftovers(target, "old") or _intents(target)) and lock.upgrade():
             with contextlib.suppress(OSError):  # a folder verify cannot repair is reported as it is
                 recover(target)
         yield
@@ -187,6 +229,7 @@ class OutputFolder:
     def __init__(self, target: Path, *, force: bool, protect: Sequence[Path] = ()) -> None:
         self.target = check_output_path(target, force=force, protect=protect)
         self.force, self.protect = force, protect
+        self.aside: Path | None = None  # where commit moved a foreign folder (--force)
         what = f"--out {self.target}"
         check_writable_folder(what, self.target)
         parent = self.target.parent
@@ -223,12 +266,20 @@ class OutputFolder:
                 path.rmdir()
 
     def commit(self) -> Path:
-        """Swap the staging folder in; the old folder is removed only after the swap."""
+        """Swap the staging folder in; the old folder is removed only after the swap.
+
+        A folder modelport did not write (allowed by --force) is moved aside instead (``aside``
+        afterwards), under a written intent so that a kill at any step is finished or undone by
+        the next ``run`` or ``verify`` (``recover``), never leaving that folder to be swept.
+        """
         publish_mode(self.staging)
         fsync_dir(self.staging)
         _crash_point("commit-start")
         parent = self.target.parent
-        if not self.target.exists():
+        # Decided again here: the folder may have changed during the run.
+        if replace_policy(self.target, force=self.force, protect=self.protect):
+            self.aside = self._replace_foreign()
+        elif not self.target.exists():
             os.rename(self.staging, self.target)
             _crash_point("renamed-new")
             fsync_dir(parent)
@@ -249,17 +300,28 @@ class OutputFolder:
         _crash_point("committed")
         return self.target
 
-    def set_aside(self) -> Path | None:
-        """Before ``commit``: move a folder modelport did not write (allowed by --force) to a hidden sibling."""
-        # Decided again here: the folder may have changed during the run.
-        if not replace_policy(self.target, force=self.force, protect=self.protect):
-            return None
+    def _replace_foreign(self) -> Path:
+        """The target is a foreign folder: swap the new one in and keep the old one, whole, at a hidden sibling."""
+        parent, name = self.target.parent, self.target.name
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        aside = Path(
-            tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.modelport-replaced-{stamp}-")
-        )
-        os.rmdir(aside)
-        os.rename(self.target, aside)
+        aside = parent / f".{name}.modelport-replaced-{stamp}-{secrets.token_hex(4)}"
+        manifest = hashlib.sha256((self.staging / MANIFEST_NAME).read_bytes()).hexdigest()
+        intent = parent / f".{name}.modelport-intent-{secrets.token_hex(4)}.json"
+        body = {"staging": self.staging.name, "aside": aside.name, "manifest_sha256": manifest}
+        with atomic_write(intent) as fh:
+            fh.write(json.dumps(body).encode())
+        fsync_dir(parent)
+        _crash_point("intent-written")
+        if _exchange(self.staging, self.target):
+            _crash_point("replace-exchanged")
+            os.rename(self.staging, aside)  # the foreign folder, under the staging name since the exchange
+        else:
+            os.rename(self.target, aside)
+            _crash_point("replace-renamed-old")
+            os.rename(self.staging, self.target)
+        _crash_point("replace-renamed")
+        fsync_dir(parent)
+        intent.unlink()
         return aside
 
     def abort(self) -> None:

@@ -195,6 +195,8 @@ class VerifyReport(_Record):
     notes: list[str] = []
     signature: SignatureStatus | None = None  # manifest.sig: who wrote the manifest (None: not checked)
     signature_required: bool = False  # --require-signature or --trusted-key: anything but valid fails
+    # Why program files (TorchScript, .pt2) were loaded: a valid signature or --trust; None when they were not.
+    trusted: str | None = None
     verdict: Verdict
 
     @property

@@ -90,6 +90,8 @@ def summary_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
                 if cand.status == "skipped"
                 else _verdict(cand)
                 if cand.verdict == "unproven"
+                else f"NOT VERIFIED: {(cand.reason or '').removeprefix('not verified: ')}"
+                if cand.status == "untrusted"
                 else f"FAIL ({cand.category}): {cand.reason}"
             )
             rows.append([cand.candidate, "-", "-", "-", "-", "-", "-", "-", "-", tol, verdict])

@@ -14,6 +14,7 @@ from modelport import exporters
 from modelport.errors import UsageError, WriteError, one_line, resource_error
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
+from modelport.loaders.trust import granted
 from modelport.models import ModelSource, resolve_model
 from modelport.models.source import BUILTIN
 from modelport.pipeline.build import Built, build_model, probe_built, widen_for_export
@@ -120,10 +121,11 @@ def run(
     out_dir = Path(out) if out is not None else Path("artifacts") / source.name
     folder = OutputFolder(out_dir, force=force, protect=reads)
     try:
-        report = _run_stages(source, folder, options, on_stage, repeat if check_determinism else None)
+        with granted(folder.staging, "written by this run"):  # the only programs run loads are its own
+            report = _run_stages(source, folder, options, on_stage, repeat if check_determinism else None)
         signer.sign(folder.staging)
-        aside = folder.set_aside()
         final = folder.commit()
+        aside = folder.aside
     except BaseException as e:
         folder.abort()
         if (cause := resource_error(e)) is not None:  # disk full, size limit, read-only: not the model's fault

@@ -10,98 +10,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from modelport import exporters
 from modelport.errors import UsageError
 from modelport.exporters.onnx_format import graph_facts
-from modelport.exporters.runtime import require
 from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
+from modelport.loaders.trust import granted
 from modelport.models.source import BUILTIN
 from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
-from modelport.pipeline.golden import read_npz
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.outdir import MANIFEST_NAME, reading
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
+from modelport.pipeline.verify_golden import golden_paths, golden_replays
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
-from modelport.signing import load_trusted_keys, signature_status
+from modelport.signing import SignatureStatus, load_trusted_keys, signature_status
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
 __all__ = ["verify"]
-
-
-def _pb_matches(folder: Path, rel: str, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> str | None:
-    """Why the ONNX test-data copy of a set differs from its .npz files, or None."""
-    onnx = require("onnx")
-    base = inside(folder, rel)
-    if base is None:
-        return "points outside the folder"
-    for prefix, arrays in (("input", inputs), ("output", outputs)):
-        for k, (name, array) in enumerate(arrays.items()):
-            proto = onnx.TensorProto()
-            try:
-                proto.ParseFromString((base / f"{prefix}_{k}.pb").read_bytes())
-            except Exception as e:
-                return f"{prefix}_{k}.pb cannot be read ({e})"
-            got = onnx.numpy_helper.to_array(proto)
-            if proto.name != name or got.shape != array.shape or not np.array_equal(got, array, equal_nan=True):
-                return f"{prefix}_{k}.pb is not the .npz set's {name!r}"
-        if (base / f"{prefix}_{len(arrays)}.pb").exists():
-            return f"holds more {prefix}s than the .npz set"
-    return None
-
-
-def _outputs64(
-    folder: Path, rel: str | None, outputs: dict[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    """A set's float64 outputs, which must be float64 arrays shaped like the float outputs they re-run."""
-    if rel is None:
-        return None, None
-    path = inside(folder, rel)
-    if path is None:
-        return None, "points outside the folder"
-    try:
-        arrays = read_npz(path)
-    except UsageError as e:
-        return None, str(e)
-    for key, array in arrays.items():
-        if key not in outputs or array.shape != outputs[key].shape or array.dtype != np.float64:
-            return None, f"{key!r} is not a float64 re-run of a golden output"
-    return arrays, None
-
-
-def _replays(folder: Path, manifest: Report) -> tuple[list[ReplaySet], list[IntegrityProblem]]:
-    golden = manifest.golden
-    if golden is None:
-        return [], [IntegrityProblem(path=MANIFEST_NAME, problem="records no golden data")]
-    sets = [("example", "example", golden.inputs, golden.outputs, golden.onnx_test_data, golden.outputs64)]
-    sets += [(s.name, s.kind, s.inputs, s.outputs, s.onnx_test_data, s.outputs64) for s in golden.sets]
-    estimate = golden.float64_estimate or "copy"
-    replays, problems = [], []
-    for name, kind, inputs_rel, outputs_rel, pb_rel, rel64 in sets:
-        in_path, out_path = inside(folder, inputs_rel), inside(folder, outputs_rel)
-        if in_path is None or out_path is None:
-            return [], [IntegrityProblem(path=inputs_rel, problem=f"golden set {name!r} points outside the folder")]
-        try:
-            inputs, outputs = read_npz(in_path), read_npz(out_path)
-        except UsageError as e:
-            return [], [IntegrityProblem(path=inputs_rel, problem=str(e))]
-        if pb_rel is not None and (why := _pb_matches(folder, pb_rel, inputs, outputs)) is not None:
-            problems.append(IntegrityProblem(path=pb_rel, problem=why))
-        outputs64, why64 = _outputs64(folder, rel64, outputs)
-        if why64 is not None:
-            problems.append(IntegrityProblem(path=rel64 or outputs_rel, problem=why64))
-        replays.append(ReplaySet(name, inputs, outputs, kind, outputs64, estimate))
-    return replays, problems
 
 
 _COMPARED_VERSIONS = ("torch", "onnx", "onnxruntime", "onnxscript", "safetensors", "numpy")
@@ -171,6 +105,7 @@ def verify(
     require_proof: bool = False,
     require_signature: bool = False,
     trusted_keys: Sequence[str | Path] = (),
+    trust: bool = False,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -184,6 +119,8 @@ def verify(
     A weights file whose tensors no verified artifact holds is "unproven": a warning, not a
     pass; ``require_proof`` makes it a failure. ``signature`` reports ``manifest.sig``;
     ``require_signature`` (implied by ``trusted_keys``, Ed25519 public key files) fails anything but valid.
+    TorchScript and ``.pt2`` files are programs: loaded only under a valid signature or ``trust``,
+    else listed as not verified (a failure unless ``runtimes`` leaves them out).
     """
     with reading(Path(folder)):  # no run swaps the folder while it is read
         return _verify(
@@ -200,7 +137,33 @@ def verify(
             require_proof=require_proof,
             require_signature=require_signature,
             trusted_keys=trusted_keys,
+            trust=trust,
         )
+
+
+def _trust(root: Path, signed: SignatureStatus, trust: bool) -> str | None:
+    """Why this folder's program files may be loaded, or None: they are not."""
+    if trust:
+        return "--trust: the user trusts whoever wrote the folder"
+    if signed.status == "valid":
+        return f"signature {signed.describe()}"
+    return None
+
+
+def _untrusted(
+    exporter: exporters.Exporter, name: str, tol: Tolerance, signed: SignatureStatus, formats: Sequence[str]
+) -> CandidateResult:
+    known = [exporters.get(n) for n in formats if n in exporters.names()]
+    safe = sorted({e.runtime for e in known if not e.code} - {e.runtime for e in known if e.code})
+    narrow = f"--runtimes {','.join(safe)}" if safe else "--runtimes"
+    reason = (
+        f"not verified: {exporter.main_file} is a program (loading it runs code) and this folder is not trusted "
+        f"(signature {signed.status}); sign it (modelport run --sign-with KEY) and pass --trusted-key KEY.pub, "
+        f"or pass --trust if you trust whoever wrote it, or check only what needs no trust with {narrow}"
+    )
+    return not_run(exporter.candidate, name, exporter.runtime, tol, "trust", reason).model_copy(
+        update={"status": "untrusted"}
+    )
 
 
 def _verify(
@@ -218,6 +181,7 @@ def _verify(
     require_proof: bool,
     require_signature: bool,
     trusted_keys: Sequence[str | Path],
+    trust: bool,
 ) -> VerifyReport:
     wanted = exporters.parse_runtimes(runtimes)
     parsed_target = parse_target(target) if target is not None else None
@@ -244,11 +208,10 @@ def _verify(
     gate_edges = strict_edges or bool(manifest.options.get("strict_edges"))
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
         problems += _target_problems(root, manifest, parsed_target)
-    listed = {a.path for a in manifest.artifacts}
     notes: list[str] = []
     replays: list[ReplaySet] = []
-    if not broken & _golden_paths(manifest):
-        replays, golden_problems = _replays(root, manifest)
+    if not broken & golden_paths(manifest):
+        replays, golden_problems = golden_replays(root, manifest)
         problems += golden_problems
         if replays:
             problems += golden_set_problems(manifest, {k: v.shape for k, v in replays[0].inputs.items()})
@@ -261,39 +224,21 @@ def _verify(
     if manifest.verdict == "fail":
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
-    dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
-    source = BUILTIN.get(manifest.model.spec)
-    builtin = source.factory if source is not None else None
-    results: dict[str, CandidateResult] = {}
-    weights: list[str] = []
-    for name, record in manifest.formats.items():
-        if name not in exporters.names():
-            continue  # reported by the consistency check
-        exporter = exporters.get(name)
-        if wanted is not None and exporter.runtime not in wanted:
-            continue
-        cand_tol = tolerances[name]
-        damaged = [f for f in record.files if f in broken or f not in listed or inside(root, f) is None]
-        if damaged or not record.files or record.files[0] != exporter.main_file:
-            reason = f"{', '.join(damaged or record.files or ['its files'])} failed the integrity check: not loaded"
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", reason)
-        elif not replays:
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", "no golden data")
-        elif isinstance(exporter, WeightsExporter) and builtin is None:
-            weights.append(name)
-        else:
-            results[name] = check_candidate(
-                exporter.candidate,
-                name,
-                exporter.runtime,
-                # Only modelport's own built-in architectures are built here, never the user's code.
-                functools.partial(exporter.load, root, record, manifest.signature, builtin),
-                replays,
-                cand_tol,
-                dtypes,
-                gate_edges=gate_edges or not exporter.lossy,
-            )
-    _prove_weights(root, manifest, results, weights, tolerances)
+    why_trusted = _trust(root, signed, trust)
+    with contextlib.ExitStack() as stack:
+        if why_trusted is not None:
+            stack.enter_context(granted(root, why_trusted))
+        results = _check_formats(
+            root,
+            manifest,
+            wanted=wanted,
+            tolerances=tolerances,
+            broken=broken,
+            replays=replays,
+            gate_edges=gate_edges,
+            untrusted=None if why_trusted is not None else signed,
+            signed=signed.status == "valid",
+        )
     candidates = [results[name] for name in manifest.formats if name in results]
     notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []
@@ -328,8 +273,61 @@ def _verify(
         notes=notes,
         signature=signed,
         signature_required=required,
+        trusted=why_trusted,
         verdict="pass" if ok else "fail",
     )
+
+
+def _check_formats(
+    root: Path,
+    manifest: Report,
+    *,
+    wanted: set[str] | None,
+    tolerances: dict[str, Tolerance],
+    broken: set[str],
+    replays: list[ReplaySet],
+    gate_edges: bool,
+    untrusted: SignatureStatus | None,
+    signed: bool,
+) -> dict[str, CandidateResult]:
+    """Each recorded format replayed from the folder; program files only when ``untrusted`` is None."""
+    dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
+    source = BUILTIN.get(manifest.model.spec)
+    builtin = source.factory if source is not None else None
+    listed = {a.path for a in manifest.artifacts}
+    results: dict[str, CandidateResult] = {}
+    weights: list[str] = []
+    for name, record in manifest.formats.items():
+        if name not in exporters.names():
+            continue  # reported by the consistency check
+        exporter = exporters.get(name)
+        if wanted is not None and exporter.runtime not in wanted:
+            continue
+        cand_tol = tolerances[name]
+        damaged = [f for f in record.files if f in broken or f not in listed or inside(root, f) is None]
+        if damaged or not record.files or record.files[0] != exporter.main_file:
+            reason = f"{', '.join(damaged or record.files or ['its files'])} failed the integrity check: not loaded"
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", reason)
+        elif not replays:
+            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", "no golden data")
+        elif exporter.code and untrusted is not None:
+            results[name] = _untrusted(exporter, name, cand_tol, untrusted, list(manifest.formats))
+        elif isinstance(exporter, WeightsExporter) and builtin is None:
+            weights.append(name)
+        else:
+            results[name] = check_candidate(
+                exporter.candidate,
+                name,
+                exporter.runtime,
+                # Only modelport's own built-in architectures are built here, never the user's code.
+                functools.partial(exporter.load, root, record, manifest.signature, builtin),
+                replays,
+                cand_tol,
+                dtypes,
+                gate_edges=gate_edges or not exporter.lossy,
+            )
+    _prove_weights(root, manifest, results, weights, tolerances, signed=signed)
+    return results
 
 
 def _prove_weights(
@@ -338,8 +336,13 @@ def _prove_weights(
     results: dict[str, CandidateResult],
     weights: list[str],
     tolerances: dict[str, Tolerance],
+    *,
+    signed: bool,
 ) -> None:
-    """Weights files of a user's model, proven against the artifacts that just passed; every passing file's proof."""
+    """Weights files of a user's model, proven against the artifacts that just passed; every passing file's proof.
+
+    Under a valid signature (``signed``), the manifest's per-tensor sha256 prove what no artifact holds.
+    """
     for name, result in results.items():
         if result.verdict == "pass" and result.status == "ok":
             results[name] = result.model_copy(update={"proof": REPLAYED})
@@ -367,11 +370,7 @@ def _prove_weights(
     for name, (exporter, tol, state) in states.items():
         files = manifest.formats[name].files
         peers = {manifest.formats[n].files[0]: s for n, (_, _, s) in states.items() if n != name}
-        results[name] = check_weights(exporter, root, files, tol, anchors, no_program, state=state, peers=peers)
-
-
-def _golden_paths(manifest: Report) -> set[str]:
-    g = manifest.golden
-    if g is None:
-        return set()
-    return {g.inputs, g.outputs, *(s.inputs for s in g.sets), *(s.outputs for s in g.sets)}
+        digests = manifest.formats[name].tensors if signed else None
+        results[name] = check_weights(
+            exporter, root, files, tol, anchors, no_program, state=state, peers=peers, signed=digests
+        )

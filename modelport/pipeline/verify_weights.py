@@ -19,7 +19,7 @@ from modelport import exporters
 from modelport.errors import StageError, one_line
 from modelport.exporters.base import FormatRecord
 from modelport.exporters.runtime import require
-from modelport.exporters.weights import WeightsExporter
+from modelport.exporters.weights import WeightsExporter, tensor_digest
 from modelport.pipeline.weights_match import FOLD_RTOL, AnchorTensors, Match, match_tensors
 from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import not_run, summarise
@@ -31,6 +31,7 @@ __all__ = ["PROGRAM_FIX", "REPLAYED", "Anchors", "check_weights", "program_state
 PROGRAM_FIX = "include torch_export in --formats: its program holds every tensor by name"
 REPLAYED = "intact by sha256; replayed every golden set"
 _LABELS = {"torch_export": "torch_export program", "onnx": "onnx file"}
+SIGNED = "signed"  # a Match source: the tensor's sha256 as the signed manifest records it
 _FOLD_TOL = Tolerance(atol=0.0, rtol=FOLD_RTOL, rtol_scope="tensor", source="BatchNorm fold")
 
 
@@ -91,6 +92,8 @@ def program_state(selected: bool, recorded: bool, checked: CandidateResult | Non
         return "torch_export failed to export"
     if checked is None:
         return "torch_export was not checked (--runtimes)"
+    if checked.status == "untrusted":
+        return "torch_export was not loaded: the folder is not trusted (no valid signature, no --trust)"
     return "torch_export failed verification"
 
 
@@ -100,12 +103,19 @@ def _names(keys: list[str], limit: int = 5) -> str:
 
 def _labels(sources: set[str]) -> str:
     ordered = [_LABELS[s] for s in ("torch_export", "onnx") if s in sources]
-    return "the verified " + " and ".join(ordered) + "'s" if ordered else "no verified artifact"
+    parts = ["the verified " + " and ".join(ordered) + "'s"] if ordered else []
+    if SIGNED in sources:
+        parts.append("the signed manifest's sha256")
+    return " and ".join(parts) or "no verified artifact"
 
 
 def _how(matches: list[Match]) -> str:
-    counts = {h: sum(m.how == h for m in matches) for h in ("name", "value", "transposed", "blocks", "folded")}
+    counts = {
+        h: sum(m.how == h for m in matches) for h in ("name", "value", "transposed", "blocks", "folded", "sha256")
+    }
     parts = [f"{counts['name']} by name"] if counts["name"] else []
+    if counts["sha256"]:
+        parts.append(f"{counts['sha256']} by the signed sha256")
     by_value = counts["value"] + counts["transposed"] + counts["blocks"]
     if by_value:
         parts.append(f"{by_value} by value")
@@ -143,7 +153,9 @@ def _checks(matches: list[Match], state: Mapping[str, np.ndarray], tol: Toleranc
     checks = []
     for m in matches:
         where = f"weights vs {m.source}" if m.source else "weights"
-        if m.how == "fail" and m.reference is None:  # only some of its blocks matched
+        if m.how == "sha256":
+            checks.append(OutputCheck(input_set=where, output=m.name, verdict="pass", bit_exact=True))
+        elif m.how == "fail" and m.reference is None:  # only some of its blocks matched
             checks.append(
                 OutputCheck(input_set=where, output=m.name, verdict="fail", category="accuracy", message=m.detail)
             )
@@ -210,10 +222,13 @@ def check_weights(
     *,
     state: State | None = None,
     peers: Mapping[str, State] | None = None,
+    signed: Mapping[str, str] | None = None,
 ) -> CandidateResult:
     """Prove each tensor of the weights file against the verified artifacts; ``no_program`` says why no .pt2.
 
-    ``state`` is the file's tensors when already read; ``peers`` the other weights files' of the folder.
+    ``state`` is the file's tensors when already read; ``peers`` the other weights files' of the folder;
+    ``signed`` the per-tensor sha256 the manifest records, given only under a valid signature: they
+    prove what no artifact could.
     """
     fmt, cand, runtime = exporter.name, exporter.candidate, exporter.runtime
     if state is None:
@@ -233,6 +248,8 @@ def check_weights(
         if onnx is not None:
             used.append(onnx)
             matches = list(match_tensors(state, used).values())
+    if signed:
+        matches = [_by_digest(m, state[m.name], signed) if m.how == "unproven" else m for m in matches]
     checks = _checks(matches, state, tol)
     if not state and program is not None:  # no tensor, like the verified program: its key check proved it
         proof = "intact by sha256; holds no tensor, like the verified torch_export program"
@@ -260,6 +277,16 @@ def check_weights(
     return result.model_copy(update={"proof": proof})
 
 
+def _by_digest(match: Match, tensor: np.ndarray, signed: Mapping[str, str]) -> Match:
+    """An unproven tensor, checked against the signed manifest's sha256 of the exported model's tensor."""
+    recorded = signed.get(match.name)
+    if recorded is None:
+        return match
+    if tensor_digest(tensor) == recorded:
+        return Match(match.name, "sha256", source=SIGNED)
+    return Match(match.name, "fail", source=SIGNED, detail="differs from the sha256 the signed manifest records")
+
+
 def weights_notes(
     root: Path,
     formats: Mapping[str, FormatRecord],
@@ -280,7 +307,10 @@ def weights_notes(
         result = check_weights(exporter, root, record.files, exporter.tolerance, anchors, why)
         if result.verdict == "unproven":
             fix = PROGRAM_FIX if "torch_export" not in selected else f"{why}; fix it: its program holds every tensor"
-            notes.append(f"verify will only be able to call {record.files[0]} unproven: {result.proof}; {fix}")
+            notes.append(
+                f"verify will only be able to call {record.files[0]} unproven where this folder's signature is not "
+                f"valid (a valid one proves its tensors by the manifest's sha256): {result.proof}; {fix}"
+            )
         elif result.verdict == "fail":
             notes.append(
                 f"verify will fail {record.files[0]}, which this run just checked: {result.reason} "

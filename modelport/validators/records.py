@@ -16,7 +16,8 @@ Verdict = Literal["pass", "fail"]
 # whose tensors no verified artifact holds). It never counts as a pass; ``verify --require-proof`` fails it.
 CandidateVerdict = Literal["pass", "fail", "unproven"]
 # Why a check failed; shared by every report format.
-Category = Literal["export", "load", "run", "shape", "dtype", "accuracy", "missing", "integrity"]
+# "trust": a program file (TorchScript, .pt2) left unloaded because its folder is not trusted.
+Category = Literal["export", "load", "run", "shape", "dtype", "accuracy", "missing", "integrity", "trust"]
 
 
 class Tolerance(BaseModel):
@@ -90,7 +91,8 @@ class CandidateResult(BaseModel):
     format: str
     runtime: str
     tolerance: Tolerance
-    status: Literal["ok", "failed", "skipped", "unproven"]
+    # "untrusted": a program file not loaded, as its folder is not trusted (verdict "fail", listed as not verified)
+    status: Literal["ok", "failed", "skipped", "unproven", "untrusted"]
     verdict: CandidateVerdict
     category: Category | None = None  # when the candidate could not run at all
     reason: str | None = None
