@@ -3,6 +3,8 @@
 #   make test   set up .venv if needed, then lint, type-check and run the everyday test suite
 #   make zoo    the real-model zoo (third-party models, pytest marker `zoo`); .ci/run runs it after make test
 #   make kill   runs killed by SIGKILL mid-commit and at random moments (pytest marker `kill`); .ci/run runs it too
+#   make runtimes        install every runtime's toolchain (apt as root, npm, C++ builds into the user's cache)
+#   make test-runtimes   the runtimes outside Python (pytest marker `runtimes`); .ci/run runs both
 # Both are idempotent: the venv is rebuilt only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -10,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modelport-installed
 
-.PHONY: run test lint typecheck pytest zoo kill bench clean
+.PHONY: run test lint typecheck pytest zoo kill runtimes test-runtimes bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +30,19 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -m "not zoo and not kill"
+	$(BIN)/python -m pytest -m "not zoo and not kill and not runtimes"
 
 zoo: $(STAMP)
 	$(BIN)/python -m pytest -m zoo
 
 kill: $(STAMP)
 	$(BIN)/python -m pytest -m kill
+
+runtimes: $(STAMP)
+	$(BIN)/python -m modelport.runtimes.install
+
+test-runtimes: $(STAMP)
+	$(BIN)/python -m pytest -m runtimes
 
 test: lint typecheck pytest
 

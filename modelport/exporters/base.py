@@ -18,6 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.targets import Target
+from modelport.runtimes.base import ArtifactKind
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -93,6 +94,7 @@ class Exporter(ABC):
     name: ClassVar[str]  # the format name used by --formats
     main_file: ClassVar[str]  # the file a runtime opens, always this name in an artifact folder
     runtime: ClassVar[str]  # what runs it: "torch", "torchscript", "onnxruntime"
+    kind: ClassVar[ArtifactKind]  # what its main file is, as runtimes see it (modelport.runtimes.base)
     role: ClassVar[str]  # "weights" (needs the architecture in code) or "model" (self-contained)
     tolerance: ClassVar[Tolerance]  # the documented default
     tolerance_why: ClassVar[str]  # one line: why this default
@@ -103,6 +105,7 @@ class Exporter(ABC):
     # The main file is a program (TorchScript, .pt2): loading it runs code it carries, so it is
     # loaded only from a trusted folder (``modelport.loaders.trust``).
     code: ClassVar[bool] = False
+    only_runtimes: ClassVar[frozenset[str] | None] = None  # the runtimes that may run it, when not every one
 
     @property
     def candidate(self) -> str:

@@ -301,6 +301,7 @@ def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
 
 class OnnxExporter(Exporter):
     name = "onnx"
+    kind = "onnx"
     main_file = FILE
     runtime = "onnxruntime"
     role = "model"

@@ -78,6 +78,7 @@ class OnnxFp16Exporter(Exporter):
     name = "onnx_fp16"
     main_file = FILE
     runtime = "onnxruntime"
+    kind = "onnx"
     role = "model"
     derives_from = "onnx"
     lossy = True

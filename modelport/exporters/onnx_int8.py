@@ -136,6 +136,7 @@ class OnnxInt8Exporter(Exporter):
     name = "onnx_int8"
     main_file = FILE
     runtime = "onnxruntime"
+    kind = "onnx"
     role = "model"
     derives_from = "onnx"
     lossy = True

@@ -27,6 +27,9 @@ class OnnxOptimizedExporter(Exporter):
     name = "onnx_optimized"
     main_file = FILE
     runtime = "onnxruntime"
+    kind = "onnx"
+    # Fusions of the onnxruntime release that wrote it (com.microsoft operators): no other runtime runs it.
+    only_runtimes = frozenset({"onnxruntime"})
     role = "model"
     derives_from = "onnx"
     tolerance = Tolerance(atol=1e-5, rtol=1e-5)

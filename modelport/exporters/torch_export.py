@@ -41,6 +41,7 @@ def failure_message(probe: ShapeProbe) -> str:
 
 class TorchExportExporter(Exporter):
     name = "torch_export"
+    kind = "pt2"
     main_file = FILE
     runtime = "torch"
     code = True  # torch.export.load resolves the graph's targets and expressions: a program

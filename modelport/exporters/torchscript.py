@@ -69,6 +69,7 @@ def strip_debug_records(archive: bytes) -> bytes:
 
 class TorchScriptExporter(Exporter):
     name = "torchscript"
+    kind = "torchscript"
     main_file = FILE
     runtime = "torchscript"
     code = True  # torch.jit.load runs the module's own code

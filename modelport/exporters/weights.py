@@ -87,6 +87,7 @@ class WeightsExporter(Exporter):
     """A format that holds only weights: ``load`` needs the architecture in code."""
 
     runtime = "torch"
+    kind = "weights"
     role = "weights"
     tolerance = Tolerance(atol=0.0, rtol=0.0)
     tolerance_why = "the same weights in the same eager kernels: bit-identical by design"

@@ -1,0 +1,71 @@
+"""``onnx_reference``: onnx's own ``ReferenceEvaluator``, an implementation that shares no kernel with onnxruntime.
+
+A second opinion in Python: slow (numpy, one operator at a time) and without every operator or
+onnxruntime's own contrib operators (``com.microsoft``), which are named when it cannot run a graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from modelport.errors import LoadError, one_line
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["OnnxReferenceRuntime"]
+
+
+class _ReferenceSession(Session):
+    def __init__(self, name: str, evaluator: Any, artifact: Artifact) -> None:
+        self.name, self._evaluator, self._signature = name, evaluator, artifact.signature
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        feeds = {spec.name: np.asarray(inputs[spec.name], order="C") for spec in self._signature.inputs}
+        outs = self._evaluator.run(self._signature.output_names, feeds)
+        return {name: np.asarray(o) for name, o in zip(self._signature.output_names, outs, strict=True)}
+
+    def close(self) -> None:
+        self._evaluator = None
+
+
+class OnnxReferenceRuntime(Runtime):
+    name = "onnx_reference"
+    accepts = frozenset({"onnx"})
+    partial = True
+    description = "onnx.reference.ReferenceEvaluator: onnx's reference implementation, in Python"
+
+    def available(self) -> Availability:
+        try:
+            import onnx
+            from onnx.reference import ReferenceEvaluator  # noqa: F401
+        except ImportError as e:
+            return Availability(reason=f"onnx does not import ({e})", enable="pip install onnx")
+        return Availability(version=f"onnx {onnx.__version__}")
+
+    def unsupported(self, artifact: Artifact) -> str | None:
+        from modelport.loaders import load_onnx
+
+        try:
+            model = load_onnx(artifact.path, load_external_data=False)
+        except Exception:
+            return None  # open() reports a file it cannot read
+        foreign = sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")})
+        if foreign:
+            return f"the ONNX reference implements no {', '.join(foreign)} (onnxruntime's own operators)"
+        return None
+
+    def open(self, artifact: Artifact, *, timeout: float) -> Session:
+        from onnx.reference import ReferenceEvaluator
+
+        from modelport.loaders import load_onnx
+
+        try:
+            evaluator = ReferenceEvaluator(load_onnx(artifact.path))
+        except Exception as e:
+            raise LoadError(f"the ONNX reference could not load {artifact.files[0]}: {one_line(e)}") from e
+        return _ReferenceSession(f"{artifact.format}@{self.name}", evaluator, artifact)
