@@ -38,12 +38,10 @@ def install(names: Sequence[str] | None = None) -> int:
     debs = _missing_debs(sorted({p for r in selected for p in r.apt_packages}))
     if debs:
         print(f"apt-get install {' '.join(debs)}", flush=True)
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
-        ):
-            if subprocess.run(cmd, env={**__import__("os").environ, **env}, check=False).returncode != 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs]]
+        for cmd in steps:
+            if subprocess.run(cmd, env=env, check=False).returncode != 0:
                 print(f"modelport: {' '.join(cmd)} failed (it needs root)", file=sys.stderr)
                 return 1
     failed = 0
