@@ -12,6 +12,9 @@ from modelport import runtimes
 
 # runtime -> the format of the MLP folder it runs
 CONFORMANCE = {
+    "torch": "torch_export",
+    "torchscript": "torchscript",
+    "onnxruntime": "onnx",
     "onnx_reference": "onnx",
 }
 

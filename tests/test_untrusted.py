@@ -358,7 +358,7 @@ def test_run_weights_refuses_hostile_safetensors_with_exit_2(cli, tmp_path: Path
     ["absolute", "dotdot", "nested-dotdot", "symlink", "symlinked-dir", "hardlink", "negative-offset", "past-end"],
 )
 def test_onnx_external_data_outside_or_out_of_bounds_is_refused(tmp_path: Path, case: str) -> None:
-    from modelport.exporters.ort_runner import OrtRunner
+    from modelport.runtimes.ort_runner import OrtRunner
     from modelport.signature import Signature
 
     folder = tmp_path / "model"

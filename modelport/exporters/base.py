@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.targets import Target
-from modelport.runtimes.base import ArtifactKind
+from modelport.runtimes.base import Artifact, ArtifactKind
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
@@ -119,6 +119,31 @@ class Exporter(ABC):
     def export(self, request: ExportRequest) -> FormatRecord:
         """Write the artifact's files under ``request.folder``."""
 
-    @abstractmethod
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        """Load the saved files from ``folder`` with this format's runtime."""
+    def check_file(self, folder: Path, record: FormatRecord) -> None:  # noqa: B027 - most formats need none
+        """The format's own check that its file is what it claims (an fp16 graph, an int8 graph), before any
+        runtime opens it; raises ``LoadError``."""
+
+    def load(
+        self,
+        folder: Path,
+        record: FormatRecord,
+        signature: Signature,
+        factory: ModelFactory | None,
+        runtime: str | None = None,
+    ) -> Runner:
+        """Open the saved files from ``folder`` in ``runtime`` (default: this format's own runtime)."""
+        from modelport import runtimes
+        from modelport.runtimes.process import DEFAULT_TIMEOUT
+
+        self.check_file(folder, record)
+        artifact = Artifact(
+            format=self.name,
+            kind=self.kind,
+            folder=folder,
+            files=tuple(record.files),
+            signature=signature,
+            factory=factory,
+            details=dict(record.details),
+        )
+        session: Runner = runtimes.get(runtime or self.runtime).open(artifact, timeout=DEFAULT_TIMEOUT)
+        return session

@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import LoadError
-from modelport.exporters.base import ExportRequest, FormatRecord, Runner
+from modelport.exporters.base import ExportRequest
 from modelport.exporters.onnx_format import FILE as ONNX_FILE
 from modelport.exporters.onnx_format import write_onnx
-from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.runtime import require
-from modelport.signature import Signature
 
-__all__ = ["base_onnx", "float32_only", "load_ort", "op_types", "read_graph"]
+__all__ = ["base_onnx", "float32_only", "op_types", "read_graph"]
 
 
 @contextlib.contextmanager
@@ -53,10 +51,3 @@ def op_types(path: Path) -> dict[str, int]:
     for node in require("onnx").load(str(path), load_external_data=False).graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return counts
-
-
-def load_ort(candidate: str, folder: Path, record: FormatRecord, signature: Signature) -> Runner:
-    path = folder / record.files[0]
-    if not path.is_file():
-        raise LoadError(f"{record.files[0]} is missing from {folder}")
-    return OrtRunner(candidate, path, signature)

@@ -13,10 +13,9 @@ from typing import Any
 
 import torch
 
-from modelport.errors import ExportError, LoadError, one_line, root_cause
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.errors import ExportError, one_line, root_cause
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.dims import dynamic_shapes, request_probe
-from modelport.exporters.ort_runner import OrtRunner
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
 from modelport.exporters.shapes import clean_rnn_dispatch, parse_fixes, rnn_chatter
@@ -313,9 +312,3 @@ class OnnxExporter(Exporter):
 
     def export(self, request: ExportRequest) -> FormatRecord:
         return write_onnx(request, request.folder / FILE)
-
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        path = folder / record.files[0]
-        if not path.is_file():
-            raise LoadError(f"{record.files[0]} is missing from {folder}")
-        return OrtRunner(self.candidate, path, signature)

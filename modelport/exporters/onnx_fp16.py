@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelport.errors import ExportError, LoadError, one_line
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
-from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, read_graph
+from modelport.exporters.onnx_derived import base_onnx, float32_only, read_graph
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_write
 from modelport.loaders import load_onnx
-from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
 if TYPE_CHECKING:
@@ -113,8 +112,7 @@ class OnnxFp16Exporter(Exporter):
             notes=notes,
         )
 
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+    def check_file(self, folder: Path, record: FormatRecord) -> None:
         path = folder / record.files[0]
         if path.is_file() and (problem := float16_problem(read_graph(path, self.name))) is not None:
             raise LoadError(f"{record.files[0]} {problem}; re-export it with --formats onnx_fp16")
-        return load_ort(self.candidate, folder, record, signature)

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from modelport.errors import ExportError, LoadError, one_line
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
-from modelport.exporters.onnx_derived import base_onnx, float32_only, load_ort, op_types, read_graph
+from modelport.exporters.onnx_derived import base_onnx, float32_only, op_types, read_graph
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
 from modelport.loaders import load_onnx
-from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
 if TYPE_CHECKING:
@@ -191,8 +190,7 @@ class OnnxInt8Exporter(Exporter):
             notes=[n for n in notes if "pre-processing" not in n],
         )
 
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
+    def check_file(self, folder: Path, record: FormatRecord) -> None:
         path = folder / record.files[0]
         if path.is_file() and (problem := int8_problem(read_graph(path, self.name))) is not None:
             raise LoadError(f"{record.files[0]} {problem}; re-export it with --formats onnx_int8")
-        return load_ort(self.candidate, folder, record, signature)

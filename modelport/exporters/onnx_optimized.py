@@ -6,16 +6,13 @@ is meant for onnxruntime (it may hold ``com.microsoft`` operators), not for othe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from modelport.errors import ExportError, one_line
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
-from modelport.exporters.onnx_derived import base_onnx, load_ort, op_types
+from modelport.exporters.onnx_derived import base_onnx, op_types
 from modelport.exporters.onnx_format import no_bfloat16
 from modelport.exporters.runtime import require
 from modelport.fsutil import atomic_path
-from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
 __all__ = ["OnnxOptimizedExporter"]
@@ -76,6 +73,3 @@ class OnnxOptimizedExporter(Exporter):
             },
             notes=["optimized for onnxruntime's CPU provider: load it with onnxruntime"],
         )
-
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        return load_ort(self.candidate, folder, record, signature)

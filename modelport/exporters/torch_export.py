@@ -6,19 +6,14 @@ The archive is written without pickled parts (no example inputs) and read only a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from modelport.errors import ExportError, LoadError, one_line
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.errors import ExportError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.dims import request_probe
-from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.shapes import ShapeProbe
-from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
-from modelport.loaders import UnsafeFile, check_pt2, load_exported_program
-from modelport.signature import Signature
+from modelport.loaders import check_pt2
 from modelport.validators.records import Tolerance
 
 __all__ = ["TorchExportExporter", "failure_message"]
@@ -82,15 +77,3 @@ class TorchExportExporter(Exporter):
             },
             notes=[*notes, "a .pt2 is a program: load it only from folders you trust"],
         )
-
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        try:
-            # Loading logs a line per symbol the program no longer uses (a while_loop's counter).
-            with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
-                program = load_exported_program(folder / record.files[0])
-                module = program.module()
-        except Exception as e:
-            if isinstance(e, UnsafeFile):
-                raise
-            raise LoadError(f"torch.export.load could not load {record.files[0]}: {one_line(e)}") from e
-        return TorchRunner(self.candidate, module, signature, keyword=False)

@@ -13,18 +13,15 @@ import hashlib
 import io
 import warnings
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from modelport.errors import ExportError, LoadError, one_line
-from modelport.exporters.base import Exporter, ExportRequest, FormatRecord, ModelFactory, Runner
+from modelport.errors import ExportError, one_line
+from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.quiet import collect_warnings
-from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import atomic_write
-from modelport.loaders import UnsafeFile, load_torchscript
-from modelport.signature import Signature
+from modelport.runtimes.torch_runner import TorchRunner
 from modelport.validators.records import Tolerance
 
 __all__ = ["DEPRECATION_NOTE", "TorchScriptExporter", "quiet_jit", "strip_debug_records"]
@@ -108,21 +105,8 @@ class TorchScriptExporter(Exporter):
             notes=notes,
         )
 
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        try:
-            with quiet_jit():
-                module = load_torchscript(folder / record.files[0])
-        except Exception as e:
-            if isinstance(e, UnsafeFile):
-                raise
-            raise LoadError(f"torch.jit.load could not load {record.files[0]}: {one_line(e)}") from e
-        module.eval()
-        # A traced module takes the flat positional form; a scripted one is the user's own module.
-        keyword = signature.call == "keyword" and record.details.get("method") == "script"
-        return _QuietRunner(self.candidate, module, signature, keyword=keyword)
 
-
-class _QuietRunner(TorchRunner):
+class QuietRunner(TorchRunner):
     """Calling a loaded TorchScript module may warn too; keep the user's output clean."""
 
     def infer_torch(self, args: list[torch.Tensor]) -> dict[str, np.ndarray]:

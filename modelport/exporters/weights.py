@@ -15,9 +15,7 @@ import numpy as np
 import torch
 
 from modelport.errors import LoadError
-from modelport.exporters.base import Exporter, FormatRecord, ModelFactory, Runner
-from modelport.exporters.torch_runner import TorchRunner
-from modelport.signature import Signature
+from modelport.exporters.base import Exporter
 from modelport.validators.records import Tolerance
 
 __all__ = ["WeightsExporter", "load_weights_strict", "state_digests", "tensor_digest"]
@@ -95,12 +93,3 @@ class WeightsExporter(Exporter):
     @abstractmethod
     def read_state(self, path: Path) -> Mapping[str, object]:
         """Read the weights file without executing anything in it."""
-
-    def load(self, folder: Path, record: FormatRecord, signature: Signature, factory: ModelFactory | None) -> Runner:
-        if factory is None:
-            raise LoadError(f"{self.name} weights need the model's architecture in code to load into")
-        state = self.read_state(folder / record.files[0])
-        clone = factory()
-        load_weights_strict(clone, state, record.files[0])
-        clone.eval()
-        return TorchRunner(self.candidate, clone, signature)

@@ -11,13 +11,13 @@ import torch
 
 from modelport.errors import UsageError, one_line
 from modelport.exporters.shapes import ShapeProbe, declared_dims, probe_shapes
-from modelport.exporters.torch_runner import TorchRunner
 from modelport.fsutil import sha256_file
 from modelport.models import ModelSource
 from modelport.models.example import Example, FlatModel, forward_params, normalize_example
 from modelport.models.weights_file import load_weights_into
 from modelport.pipeline.inputs import ValueRule, generate, value_rules
 from modelport.pipeline.records import ModelInfo
+from modelport.runtimes.torch_runner import TorchRunner
 from modelport.signature import (
     NotATensorOutput,
     Signature,

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT", "get", "names", "parse_runtimes"]
 
 _REGISTRY: dict[str, str] = {
+    "torch": "modelport.runtimes.torch_eager:TorchRuntime",
+    "torchscript": "modelport.runtimes.torchscript:TorchScriptRuntime",
+    "onnxruntime": "modelport.runtimes.onnxruntime:OnnxRuntime",
     "onnx_reference": "modelport.runtimes.onnx_reference:OnnxReferenceRuntime",
 }
 # The runtimes a plain run uses: the ones in the Python stack itself.

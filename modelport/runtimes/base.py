@@ -70,6 +70,7 @@ class Artifact:
     files: tuple[str, ...]  # relative to ``folder``; files[0] is the file a runtime opens
     signature: Signature  # input and output names, dtypes and shapes, in order
     factory: Callable[[], Any] | None = None  # the architecture in code, for kind "weights" only
+    details: Mapping[str, Any] = field(default_factory=dict)  # the format's recorded details (e.g. "method")
 
     @property
     def path(self) -> Path:

@@ -26,4 +26,5 @@ def artifact_for(folder: Path, report: Report, fmt: str, factory: Callable[[], A
         files=tuple(record.files),
         signature=report.signature,
         factory=factory,
+        details=dict(record.details),
     )

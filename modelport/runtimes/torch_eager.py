@@ -1,0 +1,62 @@
+"""``torch``: eager PyTorch in this process, for weights loaded into the architecture and ``.pt2`` programs.
+
+Weights need the architecture in code (``Artifact.factory``): modelport's built-in models in
+``verify``, the user's model in ``run``. A ``.pt2`` is a program: trusted folders only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.errors import LoadError, one_line
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+from modelport.runtimes.torchscript import _ModuleSession, _torch_available
+
+__all__ = ["TorchRuntime"]
+
+
+class TorchRuntime(Runtime):
+    name = "torch"
+    accepts = frozenset({"weights", "pt2"})
+    default = True
+    description = "eager PyTorch in this process: weights loaded into the model's code, torch.export programs"
+
+    def available(self) -> Availability:
+        return _torch_available()
+
+    def open(self, artifact: Artifact, *, timeout: float) -> Session:
+        from modelport.runtimes.torch_runner import TorchRunner
+
+        name = f"{artifact.format}@{self.name}"
+        if artifact.kind == "pt2":
+            return _ModuleSession(name, TorchRunner(name, _program(artifact), artifact.signature, keyword=False))
+        return _ModuleSession(name, TorchRunner(name, _clone(artifact), artifact.signature))
+
+
+def _program(artifact: Artifact) -> Any:
+    from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
+    from modelport.loaders import UnsafeFile, load_exported_program
+
+    try:
+        # Loading logs a line per symbol the program no longer uses (a while_loop's counter).
+        with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
+            return load_exported_program(artifact.path).module()
+    except UnsafeFile:
+        raise
+    except Exception as e:
+        raise LoadError(f"torch.export.load could not load {artifact.files[0]}: {one_line(e)}") from e
+
+
+def _clone(artifact: Artifact) -> Any:
+    from modelport import exporters
+    from modelport.exporters.weights import WeightsExporter, load_weights_strict
+
+    if artifact.factory is None:
+        raise LoadError(f"{artifact.format} weights need the model's architecture in code to load into")
+    exporter = exporters.get(artifact.format)
+    assert isinstance(exporter, WeightsExporter)
+    state = exporter.read_state(artifact.path)
+    clone = artifact.factory()
+    load_weights_strict(clone, state, artifact.files[0])
+    clone.eval()
+    return clone
