@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from modelport import __version__
+from modelport import __version__, runtimes
 from modelport.errors import UsageError, WriteError, resource_error
 
 if TYPE_CHECKING:
@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--opset", type=_int, metavar="N", help="ONNX opset (default: the exporter's)")
     run.add_argument("--torchscript-method", choices=["trace", "script"], default="trace", help="default trace")
     run.add_argument(
-        "--runtimes", metavar="LIST", help=f"only formats on these runtimes ({', '.join(exporters.runtimes())})"
+        "--runtimes",
+        metavar="LIST|all",
+        help=f"runtimes that run the artifacts (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
     )
     run.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="ONNX files must load in this onnxruntime release (IR, opset)"
@@ -137,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
     verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
     verify.add_argument(
-        "--runtimes", metavar="LIST", help=f"check only these runtimes ({', '.join(exporters.runtimes())})"
+        "--runtimes",
+        metavar="LIST|all",
+        help=f"runtimes to replay in (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
     )
     verify.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="check that the ONNX files load in this onnxruntime release"
@@ -225,6 +229,10 @@ def _ci_paths(args: argparse.Namespace, folder: Path | None) -> dict[str, Path |
             check_output_file(name, path)
         paths[key] = path
     return paths
+
+
+def _all_runtimes() -> str:
+    return ",".join(runtimes.names())
 
 
 def _cmd_run(args: argparse.Namespace, out: Console) -> int:

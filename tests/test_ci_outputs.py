@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from modelport.pipeline.records import SCHEMA_VERSION
 from modelport.schema import SCHEMA_FILES, report_schemas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def _validate(path: Path, kind: str) -> dict:  # type: ignore[type-arg]
     data = json.loads(path.read_text())
     schema = json.loads((ROOT / "schemas" / SCHEMA_FILES[kind]).read_text())
     jsonschema.validate(data, schema)
-    assert data["schema_version"] == 1 and data["kind"] == kind
+    assert data["schema_version"] == SCHEMA_VERSION and data["kind"] == kind
     return data  # type: ignore[no-any-return]
 
 

@@ -15,6 +15,7 @@ from conftest import ALL_FORMATS, DEFAULT_CANDIDATES, load_manifest
 
 import modelport
 from modelport.pipeline.golden import read_npz
+from modelport.pipeline.records import SCHEMA_VERSION
 
 STAGES = ["build", "tensors", *ALL_FORMATS, "validate", "determinism", "manifest"]
 SKIPPED = {"onnx_fp16", "onnx_int8", "determinism"}  # not in the default run
@@ -48,7 +49,7 @@ def test_every_file_is_listed_with_its_hash(mlp_folder: Path) -> None:
 
 def test_manifest_records_what_a_consumer_needs(mlp_folder: Path) -> None:
     m = load_manifest(mlp_folder)
-    assert m["schema_version"] == 1
+    assert m["schema_version"] == SCHEMA_VERSION
     assert m["verdict"] == "pass"
     for dist in ("modelport", "python", "torch", "onnx", "onnxruntime", "numpy"):
         assert m["environment"][dist], dist

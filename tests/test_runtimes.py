@@ -50,3 +50,60 @@ def test_unknown_runtimes_are_named() -> None:
     with pytest.raises(UsageError, match="unknown runtime 'tensorrt'"):
         runtimes.parse_runtimes("onnx_reference,tensorrt")
     assert runtimes.parse_runtimes("all") == runtimes.names()
+
+
+def _onnx_with_fused_ops(artifact_copy: Path) -> Path:
+    """The MLP folder with model.onnx replaced by onnxruntime's optimized graph (com.microsoft::FusedGemm)."""
+    import shutil
+
+    from conftest import rehash
+
+    shutil.copyfile(artifact_copy / "model.optimized.onnx", artifact_copy / "model.onnx")
+    rehash(artifact_copy, "model.onnx")
+    return artifact_copy
+
+
+def test_an_operator_a_partial_runtime_lacks_is_a_skip_unless_named(artifact_copy: Path) -> None:
+    import modelport
+
+    folder = _onnx_with_fused_ops(artifact_copy)
+    found = {c.candidate: c for c in modelport.verify(folder, runtimes="all", trust=True).candidates}
+    ref = found["onnx@onnx_reference"]
+    assert (ref.status, ref.verdict) == ("skipped", "pass"), ref
+    assert "com.microsoft::FusedGemm" in (ref.reason or "") and "name onnx_reference in --runtimes" in (
+        ref.reason or ""
+    )
+    assert found["onnx@onnxruntime"].verdict == "pass"
+    assert "onnx_optimized@onnx_reference" not in found  # bound to onnxruntime: never paired
+    named = modelport.verify(folder, runtimes="onnxruntime,onnx_reference", trust=True)
+    ref = next(c for c in named.candidates if c.candidate == "onnx@onnx_reference")
+    assert (ref.status, ref.verdict, ref.category) == ("failed", "fail", "load") and named.verdict == "fail"
+
+
+def test_a_selected_runtime_that_is_not_available_fails_naming_the_fix(
+    mlp_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelport
+    from modelport.runtimes.base import Availability
+    from modelport.runtimes.onnx_reference import OnnxReferenceRuntime
+
+    # The reference evaluator's own availability, as on a machine whose onnx lacks it.
+    gone = Availability(reason="onnx.reference does not import", enable="pip install onnx")
+    monkeypatch.setattr(OnnxReferenceRuntime, "available", lambda self: gone)
+    report = modelport.verify(mlp_folder, runtimes="all")
+    ref = next(c for c in report.candidates if c.candidate == "onnx@onnx_reference")
+    assert (ref.verdict, ref.category) == ("fail", "load") and report.verdict == "fail"
+    assert "not available: onnx.reference does not import; enable it with: pip install onnx" in (ref.reason or "")
+
+
+def test_every_candidate_records_its_runtime_version_and_timings(mlp_folder: Path) -> None:
+    import modelport
+
+    report = modelport.verify(mlp_folder, runtimes="all")
+    assert report.verdict == "pass"
+    assert {c.candidate for c in report.candidates} >= {"onnx@onnxruntime", "onnx@onnx_reference"}
+    for cand in report.candidates:
+        if cand.status != "ok" or (cand.format in ("state_dict", "safetensors") and cand.proof != ""):
+            pass
+        assert cand.runtime_version, cand.candidate
+        assert cand.load_seconds is not None and set(cand.infer_seconds) == {c.input_set for c in cand.checks}

@@ -241,7 +241,7 @@ def _wrong_schema(folder: Path) -> Path:
     [
         (_no_manifest, "manifest.json"),
         (_not_there, "not a folder"),
-        (_wrong_schema, "schema_version 999"),
+        (_wrong_schema, "schema_version 999; this modelport reads 1, 2; upgrade modelport"),
     ],
     ids=["no-manifest", "missing-path", "wrong-schema"],
 )
@@ -380,7 +380,7 @@ def test_runtimes_limits_what_is_checked(artifact_copy: Path) -> None:
     report = modelport.verify(artifact_copy, runtimes="onnxruntime")
     assert report.verdict == "pass"
     assert {c.runtime for c in report.candidates} == {"onnxruntime"}
-    with pytest.raises(modelport.UsageError, match="known runtimes"):
+    with pytest.raises(modelport.UsageError, match=r"unknown runtime 'tensorrt'; choose from"):
         modelport.verify(artifact_copy, runtimes="tensorrt")
 
 
@@ -462,3 +462,21 @@ def test_verify_says_what_it_proved_for_each_file(mlp_folder: Path, cli) -> None
     assert result.code == 0
     for candidate in ("state_dict@torch", "onnx@onnxruntime", "torch_export@torch"):
         assert f"proof: {candidate}: intact by sha256; replayed every golden set" in result.out
+
+
+def test_a_folder_written_by_modelport_0_1_0_still_verifies(artifact_copy: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Schema 1 (0.1.0): one candidate per format, no runtime versions or timings, no per-tensor hashes, unsigned."""
+    manifest = load_manifest(artifact_copy)
+    manifest["schema_version"] = 1
+    manifest["options"].pop("runtimes")
+    for record in manifest["formats"].values():
+        record.pop("tensors")
+    for cand in manifest["candidates"]:
+        for key in ("runtime_version", "runtime_facts", "load_seconds", "infer_seconds"):
+            cand.pop(key)
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (artifact_copy / "manifest.sig").unlink()  # 0.1.0 did not sign
+    result = cli("verify", str(artifact_copy), "--trust", "--quiet")
+    assert result.code == 0, result.out + result.err
+    untrusted = cli("verify", str(artifact_copy), "--quiet")  # unsigned: its programs need --trust
+    assert untrusted.code == 1 and "signature absent" in untrusted.out

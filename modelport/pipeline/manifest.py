@@ -15,7 +15,7 @@ from modelport.fsutil import atomic_write, sha256_file
 from modelport.loaders.jsonsafe import UnsafeFile, parse_json
 from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
-from modelport.pipeline.records import SCHEMA_VERSION, ArtifactFile, Golden, GoldenSet, Report
+from modelport.pipeline.records import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, ArtifactFile, Golden, GoldenSet, Report
 
 __all__ = ["DamagedManifest", "expected_roles", "list_artifacts", "read_manifest", "write_manifest"]
 
@@ -91,10 +91,12 @@ def read_manifest(folder: Path) -> Report:
     if not isinstance(data, dict) or data.get("kind") != "run":
         raise UsageError(f"{path} is not a modelport manifest; pass a folder written by `modelport run`")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS or isinstance(version, bool):
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION
         raise UsageError(
-            f"{path} has schema_version {version!r}; this modelport reads {SCHEMA_VERSION}; "
-            "verify it with the modelport version that wrote it"
+            f"{path} has schema_version {version!r}; this modelport reads "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}; "
+            + ("upgrade modelport to verify it" if newer else "verify it with the modelport version that wrote it")
         )
     try:
         return Report.model_validate(data, strict=True)  # "bytes": "416" is not a number

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +13,8 @@ from modelport.errors import UsageError
 from modelport.exporters import ExportOptions
 from modelport.exporters.targets import Target, parse_target
 from modelport.pipeline.build import BuildOptions
+from modelport.runtimes import DEFAULT as DEFAULT_RUNTIMES
+from modelport.runtimes.plan import Selection, runs, select
 from modelport.specs import parse_dynamic_spec, parse_input_decl
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
@@ -77,6 +79,7 @@ class RunOptions:
     samples: int
     inputs_file: Path | None
     strict_edges: bool = False  # lossy formats gate on synthetic edge sets too
+    runtimes: Selection = field(default_factory=lambda: Selection(DEFAULT_RUNTIMES))  # --runtimes
 
     def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
         """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
@@ -106,13 +109,11 @@ class RunOptions:
         strict_edges: object = False,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(string_list(formats, "--formats")) if formats is not None else None)
-        wanted = exporters.parse_runtimes(string_list(runtimes, "--runtimes") if runtimes is not None else None)
-        if wanted is not None:
-            selected = [f for f in selected if exporters.get(f).runtime in wanted]
-            if not selected:
-                raise UsageError(
-                    f"no selected format runs on {', '.join(sorted(wanted))}; widen --formats or --runtimes"
-                )
+        chosen = select(string_list(runtimes, "--runtimes") if runtimes is not None else None)
+        # A format no selected runtime runs is not exported (nothing could check it).
+        selected = [f for f in selected if any(runs(f, r) for r in chosen.names)]
+        if not selected:
+            raise UsageError(f"no selected format runs on {chosen.describe()}; widen --formats or --runtimes")
         if onnx_exporter not in ("dynamo", "legacy"):
             raise UsageError(f"--onnx-exporter must be dynamo or legacy, got {onnx_exporter!r}")
         if torchscript_method not in ("trace", "script"):
@@ -147,6 +148,7 @@ class RunOptions:
             samples=_whole(samples, "--samples", 0, 1000),
             inputs_file=_path(inputs_file, "--inputs"),
             strict_edges=bool(strict_edges),
+            runtimes=chosen,
         )
 
 

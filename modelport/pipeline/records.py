@@ -18,6 +18,7 @@ from modelport.signing import SignatureStatus
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance, Verdict
 
 __all__ = [
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "ArtifactFile",
     "Determinism",
@@ -32,7 +33,11 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 1
+# 2 (modelport 0.2): candidates are FORMAT@RUNTIME pairs, many per format, with the runtime's version and
+# timings; formats record per-tensor sha256 of weights; options record the runtimes. Version 1 manifests
+# (modelport 0.1.0) are a subset: every field added since has a default, so they are read as they are.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 StageStatus = Literal["ok", "failed", "skipped"]
 
 

@@ -176,9 +176,28 @@ def print_parity(console: Console, report: Report | VerifyReport, *, details: bo
     rows = parity_rows(report.candidates, only_failures=not details)
     if rows:
         _table(console, "checks" if details else "failing and flagged checks", PARITY_COLUMNS, rows)
+    timing = runtime_rows(report.candidates)
+    if timing:
+        _table(console, "runtimes", RUNTIME_COLUMNS, timing)
     if isinstance(report, Report):
         for line in lost_coverage_lines(report):
             console.print(f"[yellow]{line}[/]", highlight=False)
+
+
+RUNTIME_COLUMNS = ["candidate", "runtime version", "load s", "median infer ms", "sets"]
+
+
+def runtime_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
+    """Which runtime ran each candidate, and how long it took to open the artifact and to run one input set."""
+    rows = []
+    for cand in candidates:
+        if cand.runtime_version is None and cand.load_seconds is None:
+            continue
+        times = sorted(cand.infer_seconds.values())
+        median = f"{times[len(times) // 2] * 1000:.3g}" if times else "-"
+        load = "-" if cand.load_seconds is None else f"{cand.load_seconds:.3g}"
+        rows.append([cand.candidate, cand.runtime_version or "-", load, median, str(len(times))])
+    return rows
 
 
 def _rounding_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:

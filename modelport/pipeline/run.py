@@ -18,6 +18,7 @@ from modelport.loaders.trust import granted
 from modelport.models import ModelSource, resolve_model
 from modelport.models.source import BUILTIN
 from modelport.pipeline.build import Built, build_model, probe_built, widen_for_export
+from modelport.pipeline.candidates import check_pairing
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
 from modelport.pipeline.golden import write_golden
@@ -32,10 +33,11 @@ from modelport.pipeline.stages import StageLog
 from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.pipeline.verify_weights import weights_notes
+from modelport.runtimes.plan import pairings
 from modelport.signature import torch_to_numpy
 from modelport.signing import Signer
 from modelport.specs import format_dynamic
-from modelport.validators.candidate import check_candidate, not_run, vacuous_notes
+from modelport.validators.candidate import not_run, vacuous_notes
 from modelport.validators.records import CandidateResult
 
 __all__ = ["run"]
@@ -272,29 +274,28 @@ def _run_stages(
         lost.extend(dropped)
         golden = write_golden(folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
-        dtypes = {t.name: t.dtype for t in built.signature.outputs}
-        for name in options.formats:
+        for pairing in pairings(options.formats, options.runtimes):
+            name, runtime = pairing.format, pairing.runtime
             exporter = exporters.get(name)
             tol = tolerances[name]
             if name in skipped:
-                candidates.append(
-                    not_run(exporter.candidate, name, exporter.runtime, tol, "export", skipped[name], skipped=True)
-                )
+                candidates.append(not_run(pairing.candidate, name, runtime, tol, "export", skipped[name], skipped=True))
                 continue
             if name not in records:
                 stage = log.get(name)
                 reason = stage.reason if stage and stage.reason else "export failed"
-                candidates.append(not_run(exporter.candidate, name, exporter.runtime, tol, "export", reason))
+                candidates.append(not_run(pairing.candidate, name, runtime, tol, "export", reason))
                 continue
             fmt = records[name]
-            result = check_candidate(
-                exporter.candidate,
-                name,
-                exporter.runtime,
-                functools.partial(exporter.load, folder, fmt, built.signature, built.source.factory),
+            result = check_pairing(
+                pairing,
+                fmt,
+                folder,
+                built.signature,
+                built.source.factory,
                 replays,
                 tol,
-                dtypes,
+                selection=options.runtimes,
                 gate_edges=options.strict_edges or not exporter.lossy,
             )
             hint = specialisation_hint(result, fmt)
@@ -351,6 +352,7 @@ def _run_stages(
             "rtol": options.rtol,
             "tol": [f"{k}={a},{r}" if r is not None else f"{k}={a}" for k, (a, r) in options.per_format.items()],
             "strict_edges": options.strict_edges,
+            "runtimes": list(options.runtimes.names),
         },
         tolerances=tolerances,
         formats=records,

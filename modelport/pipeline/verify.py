@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from modelport.exporters.targets import Target, parse_target
 from modelport.exporters.weights import WeightsExporter
 from modelport.loaders.trust import granted
 from modelport.models.source import BUILTIN
+from modelport.pipeline.candidates import check_pairing
 from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
@@ -31,8 +31,9 @@ from modelport.pipeline.verify_golden import golden_paths, golden_replays
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
 from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
+from modelport.runtimes.plan import Pairing, Selection, pairings, select
 from modelport.signing import SignatureStatus, load_trusted_keys, signature_status
-from modelport.validators.candidate import ReplaySet, check_candidate, not_run, vacuous_notes
+from modelport.validators.candidate import ReplaySet, not_run, vacuous_notes
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
 __all__ = ["verify"]
@@ -151,9 +152,9 @@ def _trust(root: Path, signed: SignatureStatus, trust: bool) -> str | None:
 
 
 def _untrusted(
-    exporter: exporters.Exporter, name: str, tol: Tolerance, signed: SignatureStatus, formats: Sequence[str]
+    pairing: Pairing, exporter: exporters.Exporter, tol: Tolerance, signed: SignatureStatus, formats: Sequence[str]
 ) -> CandidateResult:
-    known = [exporters.get(n) for n in formats if n in exporters.names()]
+    known = [exporters.get(n) for n in formats]
     safe = sorted({e.runtime for e in known if not e.code} - {e.runtime for e in known if e.code})
     narrow = f"--runtimes {','.join(safe)}" if safe else "--runtimes"
     reason = (
@@ -161,7 +162,7 @@ def _untrusted(
         f"(signature {signed.status}); sign it (modelport run --sign-with KEY) and pass --trusted-key KEY.pub, "
         f"or pass --trust if you trust whoever wrote it, or check only what needs no trust with {narrow}"
     )
-    return not_run(exporter.candidate, name, exporter.runtime, tol, "trust", reason).model_copy(
+    return not_run(pairing.candidate, pairing.format, pairing.runtime, tol, "trust", reason).model_copy(
         update={"status": "untrusted"}
     )
 
@@ -183,7 +184,7 @@ def _verify(
     trusted_keys: Sequence[str | Path],
     trust: bool,
 ) -> VerifyReport:
-    wanted = exporters.parse_runtimes(runtimes)
+    selection = select(runtimes)
     parsed_target = parse_target(target) if target is not None else None
     drift_tol = parse_max_drift(max_drift)
     if drift_tol is not None and against is None:
@@ -231,7 +232,7 @@ def _verify(
         results = _check_formats(
             root,
             manifest,
-            wanted=wanted,
+            selection=selection,
             tolerances=tolerances,
             broken=broken,
             replays=replays,
@@ -239,7 +240,7 @@ def _verify(
             untrusted=None if why_trusted is not None else signed,
             signed=signed.status == "valid",
         )
-    candidates = [results[name] for name in manifest.formats if name in results]
+    candidates = list(results.values())
     notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []
     if against is not None:
@@ -282,7 +283,7 @@ def _check_formats(
     root: Path,
     manifest: Report,
     *,
-    wanted: set[str] | None,
+    selection: Selection,
     tolerances: dict[str, Tolerance],
     broken: set[str],
     replays: list[ReplaySet],
@@ -290,44 +291,43 @@ def _check_formats(
     untrusted: SignatureStatus | None,
     signed: bool,
 ) -> dict[str, CandidateResult]:
-    """Each recorded format replayed from the folder; program files only when ``untrusted`` is None."""
-    dtypes = {t.name: t.dtype for t in manifest.signature.outputs}
+    """Each recorded format replayed from the folder in every selected runtime that runs it, by candidate name;
+    program files only when ``untrusted`` is None."""
     source = BUILTIN.get(manifest.model.spec)
     builtin = source.factory if source is not None else None
     listed = {a.path for a in manifest.artifacts}
     results: dict[str, CandidateResult] = {}
     weights: list[str] = []
-    for name, record in manifest.formats.items():
-        if name not in exporters.names():
-            continue  # reported by the consistency check
-        exporter = exporters.get(name)
-        if wanted is not None and exporter.runtime not in wanted:
-            continue
-        cand_tol = tolerances[name]
+    known = [n for n in manifest.formats if n in exporters.names()]  # others: reported by the consistency check
+    planned = pairings(known, selection)
+    for pairing in planned:
+        name, runtime, candidate = pairing.format, pairing.runtime, pairing.candidate
+        record, exporter, cand_tol = manifest.formats[name], exporters.get(name), tolerances[name]
         damaged = [f for f in record.files if f in broken or f not in listed or inside(root, f) is None]
         if damaged or not record.files or record.files[0] != exporter.main_file:
             reason = f"{', '.join(damaged or record.files or ['its files'])} failed the integrity check: not loaded"
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", reason)
+            results[candidate] = not_run(candidate, name, runtime, cand_tol, "integrity", reason)
         elif not replays:
-            results[name] = not_run(exporter.candidate, name, exporter.runtime, cand_tol, "integrity", "no golden data")
+            results[candidate] = not_run(candidate, name, runtime, cand_tol, "integrity", "no golden data")
         elif exporter.code and untrusted is not None:
-            results[name] = _untrusted(exporter, name, cand_tol, untrusted, list(manifest.formats))
+            results[candidate] = _untrusted(pairing, exporter, cand_tol, untrusted, known)
         elif isinstance(exporter, WeightsExporter) and builtin is None:
             weights.append(name)
         else:
-            results[name] = check_candidate(
-                exporter.candidate,
-                name,
-                exporter.runtime,
-                # Only modelport's own built-in architectures are built here, never the user's code.
-                functools.partial(exporter.load, root, record, manifest.signature, builtin),
+            # Only modelport's own built-in architectures are built here, never the user's code.
+            results[candidate] = check_pairing(
+                pairing,
+                record,
+                root,
+                manifest.signature,
+                builtin,
                 replays,
                 cand_tol,
-                dtypes,
+                selection=selection,
                 gate_edges=gate_edges or not exporter.lossy,
             )
     _prove_weights(root, manifest, results, weights, tolerances, signed=signed)
-    return results
+    return {p.candidate: results[p.candidate] for p in planned if p.candidate in results}
 
 
 def _prove_weights(
@@ -348,13 +348,15 @@ def _prove_weights(
             results[name] = result.model_copy(update={"proof": REPLAYED})
     if not weights:
         return
-    passed = {n for n, r in results.items() if r.verdict == "pass" and r.status == "ok"}
+    # A format proves tensors only when every runtime that ran its file passed it.
+    ran = [r for r in results.values() if r.status in ("ok", "failed")]
+    passed = {r.format for r in ran if r.verdict == "pass"} - {r.format for r in ran if r.verdict != "pass"}
     anchors = Anchors(root, manifest.formats, lambda fmt: fmt in passed)
     recorded = next((c for c in manifest.candidates if c.format == "torch_export"), None)
     no_program = program_state(
         "torch_export" in manifest.options.get("formats", []),
         "torch_export" in manifest.formats,
-        results.get("torch_export"),
+        next((r for r in results.values() if r.format == "torch_export"), None),
         recorded.reason if recorded is not None and recorded.status == "skipped" else None,
     )
     states = {}
@@ -364,13 +366,13 @@ def _prove_weights(
         tol = tolerances[name]
         read = read_weights(exporter, root, manifest.formats[name].files, tol)
         if isinstance(read, CandidateResult):
-            results[name] = read
+            results[exporter.candidate] = read
         else:
             states[name] = (exporter, tol, read)
     for name, (exporter, tol, state) in states.items():
         files = manifest.formats[name].files
         peers = {manifest.formats[n].files[0]: s for n, (_, _, s) in states.items() if n != name}
         digests = manifest.formats[name].tensors if signed else None
-        results[name] = check_weights(
+        results[exporter.candidate] = check_weights(
             exporter, root, files, tol, anchors, no_program, state=state, peers=peers, signed=digests
         )

@@ -6,6 +6,7 @@ judges them. Every failing output is collected before the verdict is given.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,20 +69,27 @@ def check_candidate(
 ) -> CandidateResult:
     """Run the candidate on every set and judge it; with ``gate_edges=False`` (lossy formats without
     --strict-edges) checks on synthetic edge sets are reported and flagged but do not decide."""
+    start = time.perf_counter()
     try:
         runner = load()
     except Exception as e:
         raise_if_interrupted(e)
         reason = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {one_line(e)}"
         return not_run(candidate, fmt, runtime, tol, "load", reason)
+    load_seconds = getattr(runner, "load_seconds", None) or time.perf_counter() - start
     checks: list[OutputCheck] = []
+    seconds: dict[str, float] = {}
     try:
-        for replay in sets:
-            try:
-                outputs = runner.infer(replay.inputs)
-            except Exception as e:
-                raise_if_interrupted(e)
-                message = f"{type(e).__name__}: {one_line(e)}"
+        try:
+            answers = _infer_all(runner, sets)
+        except Exception as e:  # the whole batch failed (a program that crashed or hung): every set fails
+            raise_if_interrupted(e)
+            message = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {one_line(e)}"
+            answers = [(None, message, None)] * len(sets)
+        for replay, (outputs, error, took) in zip(sets, answers, strict=True):
+            if took is not None:
+                seconds[replay.name] = round(took, 6)
+            if outputs is None:
                 checks.extend(
                     OutputCheck(
                         input_set=replay.name,
@@ -89,7 +97,7 @@ def check_candidate(
                         output=name,
                         verdict="fail",
                         category="run",
-                        message=message,
+                        message=error,
                     )
                     for name in replay.reference
                 )
@@ -111,7 +119,29 @@ def check_candidate(
             checks.extend(compared)
     finally:
         runner.close()
-    return summarise(candidate, fmt, runtime, tol, checks)
+    result = summarise(candidate, fmt, runtime, tol, checks)
+    facts = {str(k): str(v) for k, v in (getattr(runner, "facts", None) or {}).items()}
+    return result.model_copy(
+        update={"load_seconds": round(load_seconds, 6), "infer_seconds": seconds, "runtime_facts": facts}
+    )
+
+
+def _infer_all(
+    runner: Runner, sets: Sequence[ReplaySet]
+) -> list[tuple[dict[str, np.ndarray] | None, str | None, float | None]]:
+    """(outputs, error, seconds) per set: all at once where the runner can (another process), else one by one."""
+    infer_all = getattr(runner, "infer_all", None)
+    if infer_all is not None:
+        return [(r.outputs, r.error, r.seconds) for r in infer_all([s.inputs for s in sets])]
+    results: list[tuple[dict[str, np.ndarray] | None, str | None, float | None]] = []
+    for replay in sets:
+        start = time.perf_counter()
+        try:
+            results.append((runner.infer(replay.inputs), None, time.perf_counter() - start))
+        except Exception as e:
+            raise_if_interrupted(e)
+            results.append((None, f"{type(e).__name__}: {one_line(e)}", None))
+    return results
 
 
 def summarise(candidate: str, fmt: str, runtime: str, tol: Tolerance, checks: list[OutputCheck]) -> CandidateResult:

@@ -105,6 +105,12 @@ class CandidateResult(BaseModel):
     tolerance_used: float | None = None
     min_cosine: float | None = None
     min_top1_agreement: float | None = None
+    # The runtime that ran it: its version here, and what it reported (a browser's user agent).
+    runtime_version: str | None = None
+    runtime_facts: dict[str, str] = {}
+    # Seconds to open the artifact, and per input set to run it (the runtime's own figures where it gave them).
+    load_seconds: float | None = None
+    infer_seconds: dict[str, float] = {}
 
     def failures(self) -> list[OutputCheck]:
         """Failing checks that decide the verdict."""

@@ -1,0 +1,103 @@
+"""One planned candidate (``FORMAT@RUNTIME``) checked on every input set, for ``run`` and ``verify`` alike.
+
+Around the pure comparison (``validators.candidate``) this adds what depends on the runtime: a
+runtime that is not available fails the candidate naming the command that enables it (never a
+silent skip); an artifact a ``partial`` runtime cannot run (an operator it lacks) is skipped with
+that reason unless the user named the runtime in --runtimes; the runtime's version is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelport import runtimes
+from modelport.runtimes.base import Artifact, Unsupported
+from modelport.runtimes.plan import Pairing, Selection
+from modelport.validators.candidate import ReplaySet, check_candidate, not_run
+from modelport.validators.records import CandidateResult, Tolerance
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelport.exporters.base import FormatRecord
+    from modelport.signature import Signature
+
+__all__ = ["check_pairing"]
+
+
+class _Watched:
+    """A session whose ``Unsupported`` errors are kept, so that the caller can tell them from failures."""
+
+    def __init__(self, session: Any, seen: list[Unsupported]) -> None:
+        self._session, self._seen = session, seen
+        self.name = session.name
+        self.load_seconds = getattr(session, "load_seconds", None)
+
+    @property
+    def facts(self) -> Mapping[str, str]:
+        return getattr(self._session, "facts", {}) or {}
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            outputs: dict[str, np.ndarray] = self._session.infer(inputs)
+            return outputs
+        except Unsupported as e:
+            self._seen.append(e)
+            raise
+
+    def infer_all(self, sets: Sequence[Mapping[str, np.ndarray]]) -> Any:
+        try:
+            return self._session.infer_all(sets)
+        except Unsupported as e:
+            self._seen.append(e)
+            raise
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def check_pairing(
+    pairing: Pairing,
+    record: FormatRecord,
+    folder: Path,
+    signature: Signature,
+    factory: Callable[[], Any] | None,
+    replays: Sequence[ReplaySet],
+    tol: Tolerance,
+    *,
+    selection: Selection,
+    gate_edges: bool,
+) -> CandidateResult:
+    from modelport import exporters
+
+    fmt, name, candidate = pairing.format, pairing.runtime, pairing.candidate
+    runtime = runtimes.get(name)
+    state = runtime.available()
+    if not state.ok:
+        return not_run(candidate, fmt, name, tol, "load", f"runtime {name} is {state.describe()}")
+    exporter = exporters.get(fmt)
+    artifact = Artifact(fmt, exporter.kind, folder, tuple(record.files), signature, factory, dict(record.details))
+    seen: list[Unsupported] = []
+    why = runtime.unsupported(artifact)
+    if why is not None:
+        seen.append(Unsupported(why))
+        result = not_run(candidate, fmt, name, tol, "load", f"{name} cannot run {record.files[0]}: {why}")
+    else:
+
+        def load() -> _Watched:
+            try:
+                return _Watched(exporter.load(folder, record, signature, factory, runtime=name), seen)
+            except Unsupported as e:
+                seen.append(e)
+                raise
+
+        dtypes = {t.name: t.dtype for t in signature.outputs}
+        result = check_candidate(candidate, fmt, name, load, replays, tol, dtypes, gate_edges=gate_edges)
+    if seen and runtime.partial and name not in selection.explicit:
+        reason = f"{name} cannot run it: {seen[0]} (skipped; name {name} in --runtimes to make this a failure)"
+        return not_run(candidate, fmt, name, tol, "load", reason, skipped=True).model_copy(
+            update={"runtime_version": state.version}
+        )
+    return result.model_copy(update={"runtime_version": state.version})
