@@ -5,6 +5,8 @@
     └── StageError                 a pipeline step could not do its job (export, load, run): exit 1
         ├── ExportError
         ├── LoadError
+        ├── ParityFailure          validate: a candidate failed its checks (the details are in the records)
+        ├── NotReproducible        --check-determinism: a second export gave other bytes
         └── WriteError             a file could not be written (disk full, size limit, read-only): the run stops
 
 Messages are one line and end with what to do next. Third-party exceptions are
@@ -20,6 +22,8 @@ __all__ = [
     "ExportError",
     "LoadError",
     "ModelportError",
+    "NotReproducible",
+    "ParityFailure",
     "StageError",
     "UsageError",
     "WriteError",
@@ -48,6 +52,14 @@ class ExportError(StageError):
 
 class LoadError(StageError):
     """A saved artifact could not be loaded back by its runtime."""
+
+
+class ParityFailure(StageError):
+    """The validate stage found failing candidates; each one's checks say why."""
+
+
+class NotReproducible(StageError):
+    """A second export in a new process wrote other bytes (--check-determinism)."""
 
 
 class WriteError(StageError):

@@ -171,7 +171,7 @@ def test_a_declared_range_reaches_every_exporter_and_the_sweep(tmp_path: Path) -
     assert "VR[3, 12]" in str(report.formats["torch_export"].details["range_constraints"])
     sets = _stage(report, "validate").details["input_sets"]
     assert "seq_3" in sets and "seq_12" in sets and "seq_1" not in sets
-    assert report.options["dynamic_ranges"] == {"seq": "3<=seq<=12"}
+    assert report.options.dynamic == ["input_ids:1=3<=seq<=12", "attention_mask:1=3<=seq<=12"]
 
 
 def test_a_range_at_the_example_size_is_probed_below_it(tmp_path: Path) -> None:

@@ -220,3 +220,24 @@ def test_golden_sets_replay_from_the_onnx_test_data_layout(mlp_folder: Path) -> 
         np.testing.assert_allclose(got, tensors["output"], atol=1e-5, rtol=1e-5)
     roles = {a["role"] for a in m["artifacts"] if a["path"].startswith("golden/onnx/")}
     assert roles == {"golden-onnx-inputs", "golden-onnx-outputs"}
+
+
+def test_stages_report_start_progress_and_end_while_they_run(tmp_path: Path) -> None:
+    """A front end can show a long export while it runs: each stage starts, may report progress, then ends."""
+    from modelport.pipeline.stages import StageEvent
+
+    events: list[StageEvent] = []
+    ended: list[str] = []
+    report = modelport.run(
+        out=tmp_path / "out", formats="onnx", samples=0, on_event=events.append, on_stage=lambda r: ended.append(r.name)
+    )
+    assert report.verdict == "pass"
+    ran = [r.name for r in report.stages if r.status != "skipped"]
+    for name in ran:
+        kinds = [e.kind for e in events if e.stage == name]
+        assert kinds[0] == "start" and kinds[-1] == "end" and set(kinds[1:-1]) <= {"progress"}, (name, kinds)
+    assert ("onnx", "progress", "loading model.onnx back") in [(e.stage, e.kind, e.message) for e in events]
+    assert any(e.stage == "validate" and e.message == "checking onnx@onnxruntime" for e in events)
+    skipped = [r.name for r in report.stages if r.status == "skipped"]
+    assert all([e.kind for e in events if e.stage == name] == ["end"] for name in skipped)
+    assert ended == [r.name for r in report.stages]  # on_stage: each record as its stage ends, in order

@@ -271,7 +271,7 @@ def test_zeroed_weights_with_a_huge_recorded_tolerance_fail(tmp_path: Path) -> N
     onnx.save(model, str(folder / "model.onnx"))
     rehash(folder, "model.onnx")
     manifest = load_manifest(folder)
-    manifest["options"]["tol"] = ["onnx=1000000000.0"]
+    manifest["options"]["tol"] = {"onnx": {"atol": 1e9, "rtol": None}}
     manifest["tolerances"]["onnx"].update(atol=1e9, source="--tol")
     (folder / "manifest.json").write_text(json.dumps(manifest))
     report = modelport.verify(folder)

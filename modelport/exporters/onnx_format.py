@@ -274,13 +274,13 @@ def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
         dynamic_shapes=dynamic_shapes(request),
     )
     if program is None:  # pragma: no cover - dynamo=True always returns a program
-        raise RuntimeError("torch.onnx.export returned no program")
+        raise ExportError("torch.onnx.export returned no program")
     program.save(str(path), external_data=external)
 
 
 def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool) -> None:
     if external:
-        raise RuntimeError("the legacy exporter scatters weights over 2 GB into one file per tensor")
+        raise ExportError("the legacy exporter scatters weights over 2 GB into one file per tensor")
     sig = request.signature
     dynamic_axes = {s.name: s.dynamic_axes() for s in [*sig.inputs, *sig.outputs] if s.dynamic_axes()}
     with atomic_path(path) as tmp:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.base import FormatRecord
+from modelport.pipeline.settings import RunSettings
 from modelport.signature import Signature
 from modelport.signing import SignatureStatus
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance, Verdict
@@ -150,7 +151,7 @@ class Report(_Record):
     environment: Environment
     model: ModelInfo
     signature: Signature
-    options: dict[str, Any]
+    options: RunSettings
     tolerances: dict[str, Tolerance]
     formats: dict[str, FormatRecord]
     artifacts: list[ArtifactFile]

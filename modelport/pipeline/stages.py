@@ -1,44 +1,85 @@
-"""Named stages: each is timed and ends ok, failed (with the reason) or skipped (with the reason)."""
+"""Stages: named steps over one run context, each timed and ending ok, failed (with the reason) or skipped.
+
+A stage is an object with a ``name`` and a ``run(ctx, record)`` that reads what earlier stages put
+in the context and adds its own results; it may say why it should be skipped (``skip_reason``).
+The runner emits an event when a stage starts, when it reports progress, and when it ends, so a
+front end can show a long export while it runs, not only after.
+
+A ``UsageError`` is the user's to fix and aborts the run; a resource error (disk full, size
+limit) stops it; any other exception fails only that stage, with its one-line message.
+"""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 from modelport.errors import UsageError, one_line, raise_if_interrupted, resource_error
 from modelport.pipeline.records import StageRecord
 
-__all__ = ["StageLog"]
+__all__ = ["Stage", "StageEvent", "StageRunner"]
 
-T = TypeVar("T")
+C = TypeVar("C")
 
 
-class StageLog:
-    """Runs stages in order and keeps their records; ``on_record`` sees each as it ends."""
+@dataclass(frozen=True)
+class StageEvent:
+    stage: str
+    kind: Literal["start", "progress", "end"]
+    message: str | None = None  # progress: what is happening now
+    record: StageRecord | None = None  # end: the stage's record
 
-    def __init__(self, on_record: Callable[[StageRecord], None] | None = None) -> None:
+
+class Stage(ABC, Generic[C]):
+    """One step of a run over the context ``C``."""
+
+    name: str
+
+    def skip_reason(self, ctx: C) -> str | None:
+        """Why this stage does not run this time (recorded as skipped), or None."""
+        return None
+
+    @abstractmethod
+    def run(self, ctx: C, record: StageRecord) -> None:
+        """Do the work; add results to ``ctx`` and notes and details to ``record``; raise to fail."""
+
+
+class StageRunner(Generic[C]):
+    """Runs stages in order over one context and keeps their records; ``on_event`` sees every event."""
+
+    def __init__(self, on_event: Callable[[StageEvent], None] | None = None) -> None:
         self.records: list[StageRecord] = []
-        self._on_record = on_record
+        self._on_event = on_event
+        self._current: str | None = None
 
-    def _add(self, record: StageRecord) -> None:
-        self.records.append(record)
-        if self._on_record is not None:
-            self._on_record(record)
+    def _emit(self, event: StageEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def progress(self, message: str) -> None:
+        """Called by the running stage: what it is doing now (e.g. the file it writes)."""
+        if self._current is not None:
+            self._emit(StageEvent(self._current, "progress", message=message))
 
     def skip(self, name: str, reason: str) -> None:
-        self._add(StageRecord(name=name, status="skipped", seconds=0.0, reason=reason))
+        record = StageRecord(name=name, status="skipped", seconds=0.0, reason=reason)
+        self.records.append(record)
+        self._emit(StageEvent(name, "end", record=record))
 
-    def run(self, name: str, fn: Callable[[StageRecord], T]) -> T | None:
-        """Run ``fn(record)``; it may add notes and details to the record.
-
-        A UsageError is the user's to fix and aborts the run; any other exception fails
-        only this stage, with its message as the reason.
-        """
-        record = StageRecord(name=name, status="ok", seconds=0.0)
+    def run(self, stage: Stage[C], ctx: C) -> StageRecord:
+        reason = stage.skip_reason(ctx)
+        if reason is not None:
+            self.skip(stage.name, reason)
+            return self.records[-1]
+        record = StageRecord(name=stage.name, status="ok", seconds=0.0)
+        self._current = stage.name
+        self._emit(StageEvent(stage.name, "start"))
         start = time.perf_counter()
         try:
-            result: T | None = fn(record)
+            stage.run(ctx, record)
         except UsageError:
             raise
         except Exception as e:
@@ -47,10 +88,12 @@ class StageLog:
                 raise
             record.status = "failed"
             record.reason = one_line(e, 500)
-            result = None
+        finally:
+            self._current = None
         record.seconds = round(time.perf_counter() - start, 4)
-        self._add(record)
-        return result
+        self.records.append(record)
+        self._emit(StageEvent(stage.name, "end", record=record))
+        return record
 
     def get(self, name: str) -> StageRecord | None:
         return next((r for r in self.records if r.name == name), None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from modelport.errors import StageError
 from modelport.fsutil import atomic_write
 from modelport.loaders import load_torch
 
@@ -55,6 +56,6 @@ def tensor_round_trips(folder: Path) -> dict[str, dict[str, Any]]:
         loaded = load_torch(path, map_location=None)
         diff = first_difference(obj, loaded)
         if diff is not None:
-            raise RuntimeError(f"{name} round trip is not exact: {diff}")
+            raise StageError(f"{name} round trip is not exact: {diff}")
         results[name] = {"bytes": path.stat().st_size, "exact": True}
     return results

@@ -206,7 +206,7 @@ def _verify(
         manifest, dtypes=model_dtypes, atol=atol, rtol=rtol, tol=tol, allow_loose=allow_loose
     )
     problems += loose
-    gate_edges = strict_edges or bool(manifest.options.get("strict_edges"))
+    gate_edges = strict_edges or manifest.options.strict_edges
     if parsed_target is not None:  # still replayed here: they load in this onnxruntime, not in the target's
         problems += _target_problems(root, manifest, parsed_target)
     notes: list[str] = []
@@ -354,7 +354,7 @@ def _prove_weights(
     anchors = Anchors(root, manifest.formats, lambda fmt: fmt in passed)
     recorded = next((c for c in manifest.candidates if c.format == "torch_export"), None)
     no_program = program_state(
-        "torch_export" in manifest.options.get("formats", []),
+        "torch_export" in manifest.options.formats,
         "torch_export" in manifest.formats,
         next((r for r in results.values() if r.format == "torch_export"), None),
         recorded.reason if recorded is not None and recorded.status == "skipped" else None,

@@ -21,7 +21,7 @@ from modelport.pipeline.manifest import expected_roles
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import IntegrityProblem, Report
 from modelport.signing import SIGNATURE_NAME
-from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
+from modelport.validators.tolerance import resolve_tolerances
 
 __all__ = ["consistency", "golden_set_problems", "inside", "integrity", "required_sets"]
 
@@ -91,11 +91,12 @@ def _tolerance_problems(manifest: Report) -> list[IntegrityProblem]:
     names = list(manifest.tolerances)
     known = [n for n in names if n in exporters.names()]
     try:
-        per_format = parse_tol_list(options.get("tol") or [], exporters.names())
+        unknown = [k for k in options.tol if k not in exporters.names()]
+        if unknown:
+            raise ValueError(f"tol names unknown formats {', '.join(unknown)}")
+        per_format = {k: (v.atol, v.rtol) for k, v in options.tol.items()}
         defaults = {n: exporters.default_tolerance(n, manifest.model.dtypes) for n in known}
-        expected = resolve_tolerances(
-            defaults, atol=options.get("atol"), rtol=options.get("rtol"), per_format=per_format
-        )
+        expected = resolve_tolerances(defaults, atol=options.atol, rtol=options.rtol, per_format=per_format)
     except (UsageError, TypeError, ValueError) as e:
         return [_problem(MANIFEST_NAME, f"its recorded tolerance options cannot be read: {e}")]
     problems = []
@@ -146,7 +147,7 @@ def consistency(manifest: Report) -> list[IntegrityProblem]:
     ran = {c.format for c in manifest.candidates if c.status == "ok"}
     for name in sorted(ran - set(manifest.formats)):
         problems.append(_problem(MANIFEST_NAME, f"format {name} was checked by the run but is missing from formats"))
-    for name in manifest.options.get("formats") or []:
+    for name in manifest.options.formats:
         if name not in manifest.formats and name not in {c.format for c in manifest.candidates}:
             problems.append(_problem(MANIFEST_NAME, f"format {name} was selected but has neither files nor a result"))
     golden = manifest.golden
@@ -177,11 +178,11 @@ def required_sets(manifest: Report, example_shapes: Mapping[str, Sequence[int]])
     from modelport.pipeline.inputs import sweep_sizes
 
     options = manifest.options
-    samples = options.get("samples")
+    samples = options.samples
     sets = {"example": "example"}
     sets.update({f"random_{i}": "random" for i in range(1, samples + 1)} if isinstance(samples, int) else {})
     sets.update({f"{label}_{size}": "sweep" for label, size in sweep_sizes(manifest.signature, example_shapes)})
-    if options.get("inputs_file"):
+    if options.inputs_file:
         sets["inputs_file"] = "user"
     # Edge sets exist when an input takes float values; a float input named *mask* may be a 0/1 mask.
     if any(t.dtype in _FLOATS and "mask" not in t.name.lower() for t in manifest.signature.inputs):

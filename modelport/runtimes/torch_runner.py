@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from modelport.errors import LoadError
 from modelport.signature import Signature, flatten_outputs, numpy_to_torch, torch_to_numpy
 
 __all__ = ["TorchRunner"]
@@ -41,7 +42,7 @@ class TorchRunner:
         tensors = flatten_outputs(out)
         names = self.signature.output_names
         if len(tensors) != len(names):
-            raise RuntimeError(f"{self.name} returned {len(tensors)} outputs, the signature declares {len(names)}")
+            raise LoadError(f"{self.name} returned {len(tensors)} outputs, the signature declares {len(names)}")
         return {name: torch_to_numpy(t) for name, t in zip(names, tensors, strict=True)}
 
     def close(self) -> None:
@@ -49,4 +50,4 @@ class TorchRunner:
 
 
 def _closed(*_: Any, **__: Any) -> Any:
-    raise RuntimeError("this runner was closed")
+    raise LoadError("this runner was closed")

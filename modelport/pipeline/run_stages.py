@@ -1,0 +1,253 @@
+"""The stages of ``modelport run``, in order: build, tensors, one per format, validate, determinism, manifest.
+
+Each is a ``Stage`` over the ``RunContext`` (``modelport/pipeline/context.py``) with its inputs and
+outputs there; ``run_stages`` runs them and assembles the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from modelport import exporters
+from modelport.errors import ExportError, NotReproducible, ParityFailure, StageError, UsageError, one_line
+from modelport.exporters import ExportRequest, FormatRecord
+from modelport.exporters.onnx_format import graph_facts
+from modelport.models.source import BUILTIN
+from modelport.pipeline.build import build_model, probe_built, widen_for_export
+from modelport.pipeline.candidates import check_pairing
+from modelport.pipeline.context import RunContext
+from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
+from modelport.pipeline.determinism import check_determinism as compare_with_second_export
+from modelport.pipeline.golden import write_golden
+from modelport.pipeline.inputs import user_set
+from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
+from modelport.pipeline.preflight import disk_needed
+from modelport.pipeline.records import Environment, Report, StageRecord
+from modelport.pipeline.report import render_markdown
+from modelport.pipeline.stages import Stage
+from modelport.pipeline.tensor_io import tensor_round_trips
+from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
+from modelport.pipeline.verify_weights import weights_notes
+from modelport.runtimes.plan import pairings
+from modelport.signature import torch_to_numpy
+from modelport.validators.candidate import not_run, vacuous_notes
+
+__all__ = ["run_stages"]
+
+
+class BuildStage(Stage[RunContext]):
+    """The model, its example inputs, signature and reference; the disk check; the shape probe."""
+
+    name = "build"
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        options = ctx.options
+        built = build_model(ctx.source, options.seed, options.build)
+        # Now the size is known, before any export: enough disk for every selected format?
+        module = built.model
+        weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+        ctx.out.check_disk(disk_needed(weights, len(options.formats)))
+        ctx.stages.progress("probing shapes")
+        probe_built(built, options.formats, options.build.bounds)  # final dims for every exporter
+        record.notes.extend(built.notes)
+        record.details["parameters"] = built.info.parameters
+        ctx.built = built
+        ctx.tolerances = options.tolerances(built.info.dtypes)
+
+
+class TensorsStage(Stage[RunContext]):
+    """The chapter's tensor I/O: a tensor, a list and a dict saved and loaded back exactly (scratch files)."""
+
+    name = "tensors"
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        with tempfile.TemporaryDirectory(prefix="modelport-tensors-") as scratch:
+            record.details.update(tensor_round_trips(Path(scratch)))
+
+
+class ExportStage(Stage[RunContext]):
+    """One format: export, check the target, load the saved file back and run it once; a rejected file is removed."""
+
+    def __init__(self, fmt: str) -> None:
+        self.name = fmt
+        self.exporter = exporters.get(fmt)
+
+    def _request(self, ctx: RunContext) -> ExportRequest:
+        built = ctx.model
+        flat = built.flat if built.flat is not built.model else None
+        inputs = widen_for_export(built.inputs, built.signature)
+        return ExportRequest(built.model, inputs, built.signature, ctx.folder, ctx.options.export, flat, built.probe)
+
+    def skip_reason(self, ctx: RunContext) -> str | None:
+        if self.name not in ctx.options.formats:
+            return "not selected (--formats, --runtimes)"
+        reason = self.exporter.unsupported(self._request(ctx))
+        if reason is not None:
+            ctx.skipped[self.name] = reason
+        return reason
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        base = self.exporter.derives_from
+        if base is not None and base in ctx.options.formats and base not in ctx.records:
+            # Its base export just failed: report that instead of failing the same way again.
+            raise ExportError(f"needs the {base} export, which failed")
+        folder, built = ctx.folder, ctx.model
+        before = {p for p in folder.rglob("*") if p.is_file()}
+        try:
+            fmt = self.exporter.export(self._request(ctx))
+            _check_target(ctx, self.exporter, fmt)
+            ctx.stages.progress(f"loading {fmt.files[0]} back")
+            runner = self.exporter.load(folder, fmt, built.signature, built.source.factory)
+            try:
+                runner.infer({k: torch_to_numpy(v) for k, v in built.inputs.items()})
+            finally:
+                runner.close()
+        except Exception:
+            for path in {p for p in folder.rglob("*") if p.is_file()} - before:
+                path.unlink()  # a rejected artifact must not ship in the folder
+            raise
+        if self.exporter.role == "model":  # the ranges every graph was exported with
+            fmt.details.setdefault("dynamic_dims", built.signature.dims_text())
+        record.details.update(fmt.details)
+        record.notes.extend(fmt.notes)
+        ctx.records[self.name] = fmt
+
+
+def _check_target(ctx: RunContext, exporter: exporters.Exporter, fmt: FormatRecord) -> None:
+    """Every ONNX file, derived ones included, must load in the --target release."""
+    target = ctx.options.export.target
+    if target is None or exporter.kind != "onnx":
+        return
+    facts = graph_facts(ctx.folder / fmt.files[0])
+    problem = target.problem(facts["opset"], facts["ir_version"])
+    if problem:
+        raise ExportError(f"{fmt.files[0]} has {problem}; choose a newer --target")
+    fmt.details["target"] = target.label
+
+
+class ValidateStage(Stage[RunContext]):
+    """The golden data, then every planned candidate (FORMAT@RUNTIME) on every input set."""
+
+    name = "validate"
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        built, options = ctx.model, ctx.options
+        sets, replays, dropped = reference_replays(
+            built, input_sets(built, options.seed, options.samples, ctx.user), record.notes
+        )
+        ctx.lost.extend(dropped)
+        ctx.golden = write_golden(ctx.folder, sets, replays)
+        record.details["input_sets"] = [s.name for s in sets]
+        for pairing in pairings(options.formats, options.runtimes):
+            name, runtime, tol = pairing.format, pairing.runtime, ctx.tolerances[pairing.format]
+            if name in ctx.skipped:
+                ctx.candidates.append(
+                    not_run(pairing.candidate, name, runtime, tol, "export", ctx.skipped[name], skipped=True)
+                )
+                continue
+            if name not in ctx.records:
+                stage = ctx.stages.get(name)
+                reason = stage.reason if stage and stage.reason else "export failed"
+                ctx.candidates.append(not_run(pairing.candidate, name, runtime, tol, "export", reason))
+                continue
+            ctx.stages.progress(f"checking {pairing.candidate}")
+            fmt = ctx.records[name]
+            result = check_pairing(
+                pairing, fmt, ctx.folder, built.signature, built.source.factory, replays, tol,
+                selection=options.runtimes, gate_edges=options.strict_edges or not exporters.get(name).lossy,
+            )  # fmt: skip
+            hint = specialisation_hint(result, fmt)
+            ctx.candidates.append(result.model_copy(update={"reason": hint}) if hint else result)
+        if BUILTIN.get(ctx.source.spec) is None:  # verify cannot run a user's weights file: say now what it proves
+            record.notes.extend(weights_notes(ctx.folder, ctx.records, ctx.candidates, options.formats, ctx.skipped))
+        record.notes.extend(vacuous_notes(ctx.candidates))
+        failed = [f"{c.candidate} ({c.category or 'parity'})" for c in ctx.candidates if c.verdict == "fail"]
+        if failed:
+            raise ParityFailure(f"failed: {', '.join(failed)}")
+
+
+class DeterminismStage(Stage[RunContext]):
+    """--check-determinism: the same run again in a new process; every file's sha256 must match."""
+
+    name = "determinism"
+
+    def skip_reason(self, ctx: RunContext) -> str | None:
+        return None if ctx.check_determinism else "not requested (--check-determinism)"
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        allowed = {f for name in ALLOWED_TO_DIFFER if name in ctx.records for f in ctx.records[name].files}
+        ctx.stages.progress("exporting again in a new process")
+        found = compare_with_second_export(ctx.folder, ctx.settings.run_kwargs(), allowed)
+        ctx.determinism = found
+        record.details.update(identical=len(found.identical), differs=found.differs)
+        if found.allowed_to_differ:
+            record.notes.append(f"allowed to differ (TorchScript): {', '.join(found.allowed_to_differ)}")
+        if found.differs:
+            raise NotReproducible(f"a second export in a new process gave other bytes for {', '.join(found.differs)}")
+
+
+class ManifestStage(Stage[RunContext]):
+    """report.md (listed in the manifest), then the manifest's file list; the manifest itself is written last."""
+
+    name = "manifest"
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.result: Report | None = None
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        (ctx.folder / REPORT_NAME).write_text(render_markdown(self.report), encoding="utf-8")
+        artifacts = list_artifacts(ctx.folder, ctx.records, ctx.golden)
+        record.details["files"] = len(artifacts)
+        self.result = self.report.model_copy(update={"artifacts": artifacts})
+
+
+def _check_user_inputs(ctx: RunContext) -> None:
+    """Real inputs are checked against the signature now, before minutes of exporting."""
+    if ctx.options.inputs_file is None:
+        return
+    ctx.user = user_set(ctx.options.inputs_file, ctx.model.signature)
+    try:
+        ctx.model.runner().infer(ctx.user.inputs)
+    except Exception as e:
+        raise UsageError(f"--inputs: the original model fails on them: {type(e).__name__}: {one_line(e)}") from e
+
+
+def run_stages(ctx: RunContext) -> Report:
+    """Every stage over ``ctx``; the report, written as the staging folder's manifest."""
+    runner = ctx.stages
+    if runner.run(BuildStage(), ctx).status != "ok":
+        raise UsageError(f"could not build model {ctx.source.spec!r}: {runner.records[-1].reason}")
+    _check_user_inputs(ctx)
+    runner.run(TensorsStage(), ctx)
+    for name in exporters.names():
+        runner.run(ExportStage(name), ctx)
+    runner.run(ValidateStage(), ctx)
+    runner.run(DeterminismStage(), ctx)
+    ok = all(r.status != "failed" for r in runner.records) and all(c.verdict == "pass" for c in ctx.candidates)
+    built = ctx.model
+    report = Report(
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        environment=Environment.current(),
+        model=built.info,
+        signature=built.signature,
+        options=ctx.settings,
+        tolerances=ctx.tolerances,
+        formats=ctx.records,
+        artifacts=[],
+        golden=ctx.golden,
+        stages=runner.records,
+        candidates=ctx.candidates,
+        determinism=ctx.determinism,
+        lost_coverage=ctx.lost,
+        verdict="pass" if ok else "fail",
+    )
+    manifest = ManifestStage(report)
+    runner.run(manifest, ctx)
+    if manifest.result is None:
+        raise StageError(f"writing the manifest failed: {runner.records[-1].reason}")
+    final = manifest.result.model_copy(update={"stages": list(runner.records)})
+    write_manifest(ctx.folder, final)
+    return final
