@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from functools import cache
+import functools
 from typing import TYPE_CHECKING
 
 from modelport.errors import UsageError
@@ -34,7 +34,7 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
-@cache
+@functools.cache
 def get(name: str) -> Runtime:
     try:
         module, _, cls = _REGISTRY[name].partition(":")
