@@ -23,10 +23,12 @@ from modelport import exporters
 from modelport.errors import LoadError
 from modelport.pipeline.manifest import read_manifest
 from modelport.runtimes import _js
+from modelport.runtimes._page_server import PageServer
 from modelport.runtimes.base import Artifact, Session, SetResult, Unsupported
-from modelport.runtimes.browser import BrowserRuntime
+from modelport.runtimes.browser import BrowserRuntime, chromium_executable, driver_command
 from modelport.runtimes.node import NodeRuntime
 from modelport.runtimes.plan import artifact_for
+from modelport.runtimes.process import run_program
 from modelport.validators.compare import compare_outputs
 
 pytestmark = pytest.mark.runtimes
@@ -143,7 +145,7 @@ def test_a_file_that_is_not_onnx_fails_with_the_runtimes_message(name: str, arti
     runtime = available_or_skip(name)
     (artifact_copy / "model.onnx").write_bytes(b"\x08\x07 certainly not a protobuf graph")
     session = runtime.open(artifact_for(artifact_copy, read_manifest(artifact_copy), "onnx"), timeout=300)
-    with pytest.raises(LoadError, match=rf"onnx@{name}: .* exited 1; stderr: .*(protobuf|parse|load|model)"):
+    with pytest.raises(LoadError, match=rf"onnx@{name}: node exited 1; stderr: .*[Pp]rotobuf parsing failed\.$"):
         session.infer_all([golden_sets(artifact_copy)[0][1]])
 
 
@@ -211,6 +213,28 @@ def test_a_well_formed_wrong_answer_fails_its_checks(
     assert check.verdict == "fail" and check.category == category, check
 
 
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("page_error.html", r"double: node exited 1; stderr: browser: page error: the double page broke$"),
+        (
+            "page_outside.html",
+            r"browser: the page requested http://192\.0\.2\.1/weights\.bin, outside http://127\.0\.0\.1:",
+        ),
+    ],
+)
+def test_the_browser_driver_fails_on_a_page_error_or_a_request_elsewhere(
+    page: str, expected: str, tmp_path: Path
+) -> None:
+    available_or_skip("browser")
+    node, chromium = str(_js.node_executable()), str(chromium_executable())
+    env = {"NODE_PATH": str(_js.packages_dir() / "node_modules")}
+    with PageServer({"/page.html": DOUBLES / page}) as server:
+        cmd = driver_command(node, chromium, server.origin, ["model.onnx"], tmp_path, tmp_path)
+        with pytest.raises(LoadError, match=expected):
+            run_program(cmd, what="double", timeout=60, env=env)
+
+
 # --- availability, install, size limit, page server ---------------------------------------------------------
 
 
@@ -260,8 +284,6 @@ def test_a_model_beyond_wasm_memory_is_unsupported_in_the_browser(mlp_folder: Pa
 def test_the_page_server_serves_only_the_listed_files(tmp_path: Path) -> None:
     from urllib.error import HTTPError
     from urllib.request import urlopen
-
-    from modelport.runtimes._page_server import PageServer
 
     (tmp_path / "page.html").write_text("<p>hi</p>")
     (tmp_path / "secret.txt").write_text("not listed")

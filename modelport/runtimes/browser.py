@@ -97,16 +97,7 @@ class BrowserRuntime(Runtime):
         def run(inputs: Path, outputs: Path, scratch: Path, limit: float) -> None:
             listed = files | {f"/inputs/{quote(p.relative_to(inputs).as_posix())}": p for p in _files_under(inputs)}
             with PageServer(listed) as server:
-                config = {
-                    "chromium": chromium,
-                    "profile": str(scratch / "profile"),  # a fresh profile per launch, removed with the scratch folder
-                    "origin": server.origin,
-                    "model": model_files[0],
-                    "external_data": model_files[1:],
-                    "output_dir": str(outputs),
-                }
-                (scratch / "config.json").write_text(json.dumps(config))
-                cmd = [node, str(_js.JS_DIR / "run_browser.js"), str(scratch / "config.json")]
+                cmd = driver_command(node, chromium, server.origin, model_files, outputs, scratch)
                 try:
                     run_program(cmd, what=name, timeout=limit, env=env)
                 except LoadError as e:
@@ -116,6 +107,22 @@ class BrowserRuntime(Runtime):
 
         known = {"playwright-core": str(state.details.get("playwright-core"))}
         return _js.ProgramSession(name, artifact, run, timeout, facts=known)
+
+
+def driver_command(
+    node: str, chromium: str, origin: str, model_files: list[str], outputs: Path, scratch: Path
+) -> list[str]:
+    """The command that drives one browser run against the page at ``origin`` (its config written to ``scratch``)."""
+    config = {
+        "chromium": chromium,
+        "profile": str(scratch / "profile"),  # a fresh profile per launch, removed with the scratch folder
+        "origin": origin,
+        "model": model_files[0],
+        "external_data": model_files[1:],
+        "output_dir": str(outputs),
+    }
+    (scratch / "config.json").write_text(json.dumps(config))
+    return [node, str(_js.JS_DIR / "run_browser.js"), str(scratch / "config.json")]
 
 
 def _files_under(folder: Path) -> list[Path]:

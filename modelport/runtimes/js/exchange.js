@@ -75,9 +75,10 @@
     return sets;
   }
 
-  // The message of anything thrown, on one line.
+  // The message of anything thrown, on one line, without the stack lines a page error carries.
   function message(e) {
-    return String((e && e.message) || e).replace(/\s+/g, ' ').trim().slice(0, 500);
+    const lines = String((e && e.message) || e).split('\n').filter((line) => !/^\s*at /.test(line));
+    return lines.join(' ').replace(/\s+/g, ' ').trim().slice(0, 500);
   }
 
   const api = { TYPES, toTensor, fromTensor, runSets, message };
