@@ -141,6 +141,22 @@ def test_a_perturbed_artifact_fails(name: str, artifact_copy: Path) -> None:
 
 
 @pytest.mark.parametrize("name", JS)
+def test_runs_a_model_whose_weights_are_in_an_external_data_file(name: str, artifact_copy: Path) -> None:
+    runtime = available_or_skip(name)
+    model = onnx.load(artifact_copy / "model.onnx")
+    onnx.save(model, artifact_copy / "model.onnx", save_as_external_data=True, location="weights.bin", size_threshold=0)
+    assert (artifact_copy / "weights.bin").stat().st_size > (artifact_copy / "model.onnx").stat().st_size
+    signature = read_manifest(artifact_copy).signature
+    artifact = Artifact("onnx", "onnx", artifact_copy, ("model.onnx", "weights.bin"), signature)
+    (_, inputs, reference), *_ = golden_sets(artifact_copy)
+    session = runtime.open(artifact, timeout=300)
+    (result,) = session.infer_all([inputs])
+    assert result.outputs is not None, result.error
+    checks = compare_outputs(reference, result.outputs, exporters.get("onnx").tolerance, input_set="example")
+    assert all(c.verdict == "pass" for c in checks), [c.message for c in checks]
+
+
+@pytest.mark.parametrize("name", JS)
 def test_a_file_that_is_not_onnx_fails_with_the_runtimes_message(name: str, artifact_copy: Path) -> None:
     runtime = available_or_skip(name)
     (artifact_copy / "model.onnx").write_bytes(b"\x08\x07 certainly not a protobuf graph")
