@@ -60,7 +60,9 @@ class BrowserRuntime(Runtime):
         versions = {name: _js.package_version(name) for name in ("onnxruntime-web", "playwright-core")}
         missing = [name for name, version in versions.items() if version is None]
         if missing:
-            return Availability(reason=f"{', '.join(missing)} not installed in {_js.packages_dir()}", enable=_js.ENABLE)
+            verb = "is" if len(missing) == 1 else "are"
+            where = _js.packages_dir()
+            return Availability(reason=f"{' and '.join(missing)} {verb} not installed in {where}", enable=_js.ENABLE)
         return Availability(
             version=f"onnxruntime-web {versions['onnxruntime-web']} in Chromium",
             details={"chromium": chromium, "playwright-core": str(versions["playwright-core"])},

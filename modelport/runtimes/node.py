@@ -40,12 +40,13 @@ class NodeRuntime(Runtime):
         return _js.install_packages()
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
-        node = _js.node_executable()
-        if node is None:
-            raise LoadError(f"{artifact.format}@{self.name}: {_js.node_missing()}; enable it with {_js.ENABLE}")
-        if not artifact.path.is_file():
-            raise LoadError(f"{artifact.format}@{self.name}: {artifact.files[0]} is missing from {artifact.folder}")
         name = f"{artifact.format}@{self.name}"
+        state = self.available()
+        if not state.ok:
+            raise LoadError(f"{name}: {state.describe()}")
+        if not artifact.path.is_file():
+            raise LoadError(f"{name}: {artifact.files[0]} is missing from {artifact.folder}")
+        node = str(_js.node_executable())
         env = {"NODE_PATH": str(_js.packages_dir() / "node_modules")}
 
         def run(inputs: Path, outputs: Path, scratch: Path, limit: float) -> None:
