@@ -16,14 +16,21 @@ CONFORMANCE = {
     "torchscript": "torchscript",
     "onnxruntime": "onnx",
     "onnx_reference": "onnx",
+    "node": "onnx",
+    "browser": "onnx",
 }
+# Runtimes outside Python: their cases run under the `runtimes` marker (`make test-runtimes`), not `make test`.
+OUTSIDE_PYTHON = {"node", "browser"}
 
 
 def test_every_registered_runtime_has_a_conformance_case() -> None:
     assert set(runtimes.names()) == set(CONFORMANCE), "add the new runtime's case to CONFORMANCE"
 
 
-@pytest.mark.parametrize("name", sorted(CONFORMANCE))
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.runtimes) if n in OUTSIDE_PYTHON else n for n in sorted(CONFORMANCE)],
+)
 def test_runtime_runs_the_mlp_from_its_folder(name: str, mlp_folder: Path) -> None:
     results, checks = replay(name, mlp_folder, CONFORMANCE[name])
     assert checks and all(c.verdict == "pass" for c in checks), [c.message for c in checks if c.verdict == "fail"]

@@ -25,6 +25,8 @@ _REGISTRY: dict[str, str] = {
     "torchscript": "modelport.runtimes.torchscript:TorchScriptRuntime",
     "onnxruntime": "modelport.runtimes.onnxruntime:OnnxRuntime",
     "onnx_reference": "modelport.runtimes.onnx_reference:OnnxReferenceRuntime",
+    "node": "modelport.runtimes.node:NodeRuntime",
+    "browser": "modelport.runtimes.browser:BrowserRuntime",
 }
 # The runtimes a plain run uses: the ones in the Python stack itself.
 DEFAULT: tuple[str, ...] = ("torch", "torchscript", "onnxruntime")
