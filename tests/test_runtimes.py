@@ -13,14 +13,18 @@ from modelport import runtimes
 # runtime -> the format of the MLP folder it runs
 CONFORMANCE = {
     "onnx_reference": "onnx",
+    "libtorch": "torchscript",
+    "opencv": "onnx",
 }
+# Runtimes outside Python: their cases need a toolchain (`make runtimes`), so they run under the marker.
+MARKED = {"libtorch": pytest.mark.runtimes, "opencv": pytest.mark.runtimes}
 
 
 def test_every_registered_runtime_has_a_conformance_case() -> None:
     assert set(runtimes.names()) == set(CONFORMANCE), "add the new runtime's case to CONFORMANCE"
 
 
-@pytest.mark.parametrize("name", sorted(CONFORMANCE))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=MARKED[n]) if n in MARKED else n for n in sorted(CONFORMANCE)])
 def test_runtime_runs_the_mlp_from_its_folder(name: str, mlp_folder: Path) -> None:
     results, checks = replay(name, mlp_folder, CONFORMANCE[name])
     assert checks and all(c.verdict == "pass" for c in checks), [c.message for c in checks if c.verdict == "fail"]

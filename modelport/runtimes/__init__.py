@@ -22,6 +22,8 @@ __all__ = ["DEFAULT", "get", "names", "parse_runtimes"]
 
 _REGISTRY: dict[str, str] = {
     "onnx_reference": "modelport.runtimes.onnx_reference:OnnxReferenceRuntime",
+    "libtorch": "modelport.runtimes.libtorch:LibtorchRuntime",
+    "opencv": "modelport.runtimes.opencv:OpencvRuntime",
 }
 # The runtimes a plain run uses: the ones in the Python stack itself.
 DEFAULT: tuple[str, ...] = ("torch", "torchscript", "onnxruntime")
