@@ -67,11 +67,14 @@ class Recipe:
     def sources(self) -> list[Path]:
         return [SOURCE_DIR / self.source, SOURCE_DIR / "exchange.hpp"]
 
-    def command(self, cxx: str, output: Path) -> list[str]:
-        return [cxx, "-std=c++17", "-O2", *self.flags, str(SOURCE_DIR / self.source), "-o", str(output), *self.link]
+    def command(self, cxx: str, output: Path, source: str | None = None) -> list[str]:
+        source = source or str(SOURCE_DIR / self.source)
+        return [cxx, "-std=c++17", "-O2", *self.flags, source, "-o", str(output), *self.link]
 
     def key(self, cxx: str) -> str:
-        parts: list[str | bytes] = [self.name, compiler_version(cxx), *self.command("CXX", Path("OUT")), *self.versions]
+        # The sources count by content, not by where the package is installed.
+        command = self.command("CXX", Path("OUT"), source=self.source)
+        parts: list[str | bytes] = [self.name, compiler_version(cxx), *command, *self.versions]
         return cache_key(parts + [p.read_bytes() for p in self.sources()])
 
     def entry(self, cxx: str) -> Path:
