@@ -24,6 +24,7 @@ from runtime_harness import available_or_skip, golden_sets
 
 import modelport
 from modelport import exporters, runtimes
+from modelport.errors import LoadError
 from modelport.exporters.torchscript import quiet_jit
 from modelport.loaders import Untrusted, granted, load_torchscript
 from modelport.pipeline.manifest import read_manifest
@@ -248,6 +249,18 @@ def test_the_build_key_covers_sources_and_library_versions(tmp_path: Path, monke
     with (sources / "exchange.hpp").open("a") as fh:
         fh.write("// changed\n")
     assert recipe.key(cxx) != original
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cxx = _cpp_build.compiler()
+    if cxx is None:
+        pytest.skip("no g++")
+    monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _cpp_build.Recipe("broken", "opencv_runner.cpp", ("-fno-such-flag",), (), ("none",))
+    with pytest.raises(LoadError, match=r"^broken build: g\+\+ exited 1; stderr: .*-fno-such-flag.*\(command: "):
+        recipe.build(cxx, what="broken")
+    assert list((tmp_path / "cache" / "build").iterdir()) == []
+    assert not recipe.program(cxx).exists()
 
 
 @pytest.mark.parametrize("runtime", ["libtorch", "opencv"])

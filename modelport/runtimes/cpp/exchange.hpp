@@ -88,18 +88,20 @@ inline std::vector<Set> read_sets(const fs::path& folder) {
     return sets;
 }
 
-// An error message on one line (runtimes print multi-line messages and backtraces).
+// An error message on one line (runtimes print multi-line messages and backtraces). When too long,
+// the first and the last line: TorchScript puts its interpreter traceback between the two.
 inline std::string one_line(const std::string& text, size_t limit = 400) {
-    std::istringstream lines(text);
-    std::string line, joined;
-    while (std::getline(lines, line)) {
+    std::istringstream in(text);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
         const auto start = line.find_first_not_of(" \t\r");
-        if (start == std::string::npos) continue;
-        if (!joined.empty()) joined += " | ";
-        joined += line.substr(start);
-        if (joined.size() > limit) break;
+        if (start != std::string::npos) lines.push_back(line.substr(start));
     }
-    return joined.substr(0, limit);
+    std::string joined;
+    for (const auto& line : lines) joined += (joined.empty() ? "" : " | ") + line;
+    if (joined.size() <= limit || lines.size() < 2) return joined.substr(0, limit);
+    const size_t half = limit / 2;
+    return lines.front().substr(0, half) + " | ... | " + lines.back().substr(0, half);
 }
 
 // Collects the answer for every set, then writes sets.json last (its presence means complete).
