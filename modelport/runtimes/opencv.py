@@ -19,6 +19,7 @@ Building: as for ``libtorch`` (``make runtimes``, or on first use when g++ and t
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -61,6 +62,7 @@ def _opencv_version() -> str | None:
     return ".".join(m.group(1) for m in parts if m) if all(parts) else None
 
 
+@functools.cache
 def _linked(cxx: str, library: str) -> str:
     """The path of the library the linker picks (g++ -print-file-name), resolved: part of the build key."""
     done = run_program([cxx, f"-print-file-name={library}"], what="g++", timeout=60)
