@@ -18,9 +18,12 @@ CONFORMANCE = {
     "onnx_reference": "onnx",
     "node": "onnx",
     "browser": "onnx",
+    "libtorch": "torchscript",
+    "opencv": "onnx",
 }
-# Runtimes outside Python: their cases run under the `runtimes` marker (`make test-runtimes`), not `make test`.
-OUTSIDE_PYTHON = {"node", "browser"}
+# Runtimes outside Python: their cases need a toolchain (`make runtimes`), so they run under the `runtimes` marker
+# (`make test-runtimes`), not `make test`.
+OUTSIDE_PYTHON = {"node", "browser", "libtorch", "opencv"}
 PYTHON = "torch,torchscript,onnxruntime,onnx_reference"  # every runtime inside Python: `make test` needs no other
 
 

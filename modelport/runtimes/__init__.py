@@ -8,9 +8,9 @@ without one fails the suite).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
-import functools
 from typing import TYPE_CHECKING
 
 from modelport.errors import UsageError
@@ -27,6 +27,8 @@ _REGISTRY: dict[str, str] = {
     "onnx_reference": "modelport.runtimes.onnx_reference:OnnxReferenceRuntime",
     "node": "modelport.runtimes.node:NodeRuntime",
     "browser": "modelport.runtimes.browser:BrowserRuntime",
+    "libtorch": "modelport.runtimes.libtorch:LibtorchRuntime",
+    "opencv": "modelport.runtimes.opencv:OpencvRuntime",
 }
 # The runtimes a plain run uses: the ones in the Python stack itself.
 DEFAULT: tuple[str, ...] = ("torch", "torchscript", "onnxruntime")
