@@ -33,7 +33,12 @@ class _Watched:
     def __init__(self, session: Any, seen: list[Unsupported]) -> None:
         self._session, self._seen = session, seen
         self.name = session.name
-        self.load_seconds = getattr(session, "load_seconds", None)
+
+    @property
+    def load_seconds(self) -> float | None:
+        """The runtime's own figure; a program in another process reports it only after it ran."""
+        seconds: float | None = getattr(self._session, "load_seconds", None)
+        return seconds
 
     @property
     def facts(self) -> Mapping[str, str]:

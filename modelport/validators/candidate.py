@@ -76,7 +76,7 @@ def check_candidate(
         raise_if_interrupted(e)
         reason = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {one_line(e)}"
         return not_run(candidate, fmt, runtime, tol, "load", reason)
-    load_seconds = getattr(runner, "load_seconds", None) or time.perf_counter() - start
+    opened = time.perf_counter() - start
     checks: list[OutputCheck] = []
     seconds: dict[str, float] = {}
     try:
@@ -119,6 +119,8 @@ def check_candidate(
             checks.extend(compared)
     finally:
         runner.close()
+    # A runtime's own load time, where it measured one (a program in another process: after it ran).
+    load_seconds = getattr(runner, "load_seconds", None) or opened
     result = summarise(candidate, fmt, runtime, tol, checks)
     facts = {str(k): str(v) for k, v in (getattr(runner, "facts", None) or {}).items()}
     return result.model_copy(
