@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("path", metavar="PATH")
     show = key_sub.add_parser("show", help="print the key id of a private or public key file")
     show.add_argument("path", metavar="PATH")
+
+    doctor = sub.add_parser("doctor", help="list every runtime: available or not, its version, how to enable it")
+    doctor.add_argument("--json", action="store_true", help="print the same as JSON")
+    doctor.add_argument("--install", action="store_true", help="install what is missing first (make runtimes)")
     return parser
 
 
@@ -406,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, out)
         if args.command == "key":
             return _cmd_key(args, out)
+        if args.command == "doctor":
+            from modelport.runtimes.doctor import doctor
+
+            return doctor(as_json=args.json, install=args.install)
         return _cmd_verify(args, out)
     except UsageError as e:
         print(f"modelport: error: {e}", file=sys.stderr)

@@ -267,7 +267,7 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
 def test_availability_names_what_is_missing(runtime: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_cpp_build, "CXX", "no-such-g++")
     state = runtimes.get(runtime).available()
-    assert not state.ok and state.enable == "make runtimes"
+    assert not state.ok and state.enable == "modelport doctor --install (make runtimes in a clone)"
     assert state.reason is not None and "no C++ compiler (no-such-g++)" in state.reason
     monkeypatch.setenv(ENV[runtime], str(tmp_path / "missing"))
     state = runtimes.get(runtime).available()

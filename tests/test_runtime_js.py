@@ -258,7 +258,7 @@ def test_availability_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("MODELPORT_NODE", str(tmp_path / "no-node"))
     for runtime in (NodeRuntime(), BrowserRuntime()):
         state = runtime.available()
-        assert not state.ok and state.enable == "make runtimes"
+        assert not state.ok and state.enable == "modelport doctor --install (make runtimes in a clone)"
         assert state.reason == f"MODELPORT_NODE={tmp_path / 'no-node'} is not an executable file"
     monkeypatch.delenv("MODELPORT_NODE")
     if _js.node_executable() is None:

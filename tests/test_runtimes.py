@@ -119,3 +119,18 @@ def test_every_candidate_records_its_runtime_version_and_timings(mlp_folder: Pat
             pass
         assert cand.runtime_version, cand.candidate
         assert cand.load_seconds is not None and set(cand.infer_seconds) == {c.input_set for c in cand.checks}
+
+
+def test_doctor_lists_every_runtime_with_its_version_or_how_to_enable_it(cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    result = cli("doctor", "--json")
+    listed = {r["runtime"]: r for r in json.loads(result.out)["runtimes"]}
+    assert list(listed) == runtimes.names()
+    for row in listed.values():
+        assert (row["version"] is not None) == row["available"], row
+        assert row["available"] or (row["reason"] and row["enable"]), row
+    assert listed["onnxruntime"]["available"] and listed["onnxruntime"]["default"]
+    assert result.code == (0 if all(r["available"] for r in listed.values()) else 1)
+    text = cli("doctor").out
+    assert all(line.split()[0] in listed for line in text.strip().splitlines())

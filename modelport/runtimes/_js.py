@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["JS_DIR", "ProgramSession", "install_packages", "node_executable", "package_version", "packages_dir"]
 
 JS_DIR = Path(__file__).parent / "js"
-ENABLE = "make runtimes"
+ENABLE = "modelport doctor --install (make runtimes in a clone)"
 NPM_TIMEOUT = 900.0  # seconds: a cold npm ci fetches about 150 MB
 # onnxruntime-node's postinstall downloads CUDA providers from outside npm; its CPU build ships in the package.
 _NPM_ENV = {"ONNXRUNTIME_NODE_INSTALL": "skip", "npm_config_update_notifier": "false"}

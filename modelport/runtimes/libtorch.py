@@ -30,7 +30,7 @@ from modelport.runtimes.base import Artifact, Availability, Runtime, Session
 __all__ = ["ENV_PROGRAM", "LibtorchRuntime"]
 
 ENV_PROGRAM = "MODELPORT_LIBTORCH_PROGRAM"
-_ENABLE = "make runtimes"
+_ENABLE = "modelport doctor --install (make runtimes in a clone)"
 
 
 def _torch_dir() -> Path | None:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["ENV_PROGRAM", "OpencvRuntime"]
 
 ENV_PROGRAM = "MODELPORT_OPENCV_PROGRAM"
-_ENABLE = "make runtimes"
+_ENABLE = "modelport doctor --install (make runtimes in a clone)"
 INCLUDE = Path("/usr/include/opencv4")  # Debian's libopencv-*-dev (no opencv4.pc without libopencv-dev)
 UNSUPPORTED_EXIT = 3  # the program could not import the graph; its stderr names the node
 # OpenCV's importer wraps a node's failure as: Node [Where@ai.onnx]:(onnx_node!name) parse error: MESSAGE
