@@ -134,3 +134,36 @@ def test_doctor_lists_every_runtime_with_its_version_or_how_to_enable_it(cli) ->
     assert result.code == (0 if all(r["available"] for r in listed.values()) else 1)
     text = cli("doctor").out
     assert all(line.split()[0] in listed for line in text.strip().splitlines())
+
+
+def test_each_candidates_outputs_are_kept_for_later(tmp_path: Path) -> None:
+    import numpy as np
+
+    import modelport
+
+    report = modelport.run(out=tmp_path / "out", formats="onnx", runtimes=PYTHON, samples=0)
+    for cand in report.candidates:
+        kept = cand.outputs()
+        assert set(kept) == {c.input_set for c in cand.checks}, cand.candidate
+        for check in cand.checks:
+            got = kept[check.input_set][check.output]
+            assert list(got.shape) == check.shape and str(got.dtype) == check.dtype
+    ort, ref = (next(c for c in report.candidates if c.runtime == r) for r in ("onnxruntime", "onnx_reference"))
+    assert not np.array_equal(ort.outputs()["large"]["output"], ref.outputs()["large"]["output"])  # two engines
+
+
+@pytest.mark.runtimes
+def test_verify_all_runtimes_from_a_moved_folder_alone(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from runtime_harness import available_or_skip
+
+    for name in runtimes.names():
+        available_or_skip(name)
+    made = cli("run", "--out", str(tmp_path / "made"), "--runtimes", "all", "--samples", "1", "--quiet")
+    assert made.code == 0, made.out + made.err
+    shutil.move(tmp_path / "made", tmp_path / "elsewhere" / "moved")
+    result = cli("verify", str(tmp_path / "elsewhere" / "moved"), "--runtimes", "all")
+    assert result.code == 0, result.out
+    for candidate in ("onnx@node", "onnx@browser", "onnx@opencv", "onnx@onnx_reference", "torchscript@libtorch"):
+        assert f"│ {candidate}" in result.out and f"proof: {candidate}: intact by sha256" in result.out

@@ -41,7 +41,7 @@ class BrowserRuntime(Runtime):
     accepts = frozenset({"onnx"})
     language = "javascript"
     description = "onnxruntime-web (wasm) in headless Chromium, driven by playwright-core"
-    apt_packages = ("chromium",)
+    apt_packages = ("chromium", "nodejs")  # the page is driven by playwright-core in Node.js
 
     def available(self) -> Availability:
         try:

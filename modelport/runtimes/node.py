@@ -18,6 +18,7 @@ __all__ = ["NodeRuntime"]
 
 
 class NodeRuntime(Runtime):
+    apt_packages = ("nodejs",)  # node and npm (Debian's nodejs, or NodeSource's, which ships npm too)
     name = "node"
     accepts = frozenset({"onnx"})
     language = "javascript"

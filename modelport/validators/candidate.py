@@ -79,6 +79,7 @@ def check_candidate(
     opened = time.perf_counter() - start
     checks: list[OutputCheck] = []
     seconds: dict[str, float] = {}
+    kept: dict[str, dict[str, np.ndarray]] = {}
     try:
         try:
             answers = _infer_all(runner, sets)
@@ -102,6 +103,7 @@ def check_candidate(
                     for name in replay.reference
                 )
                 continue
+            kept[replay.name] = outputs
             compared = compare_outputs(
                 replay.reference,
                 outputs,
@@ -123,9 +125,11 @@ def check_candidate(
     load_seconds = getattr(runner, "load_seconds", None) or opened
     result = summarise(candidate, fmt, runtime, tol, checks)
     facts = {str(k): str(v) for k, v in (getattr(runner, "facts", None) or {}).items()}
-    return result.model_copy(
+    result = result.model_copy(
         update={"load_seconds": round(load_seconds, 6), "infer_seconds": seconds, "runtime_facts": facts}
     )
+    result._outputs = kept
+    return result
 
 
 def _infer_all(

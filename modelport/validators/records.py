@@ -5,9 +5,9 @@ The elementwise verdict cannot be rebuilt from max errors alone, so it is stored
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = ["CandidateResult", "CandidateVerdict", "Category", "OutputCheck", "Tolerance", "Verdict"]
 
@@ -111,6 +111,12 @@ class CandidateResult(BaseModel):
     # Seconds to open the artifact, and per input set to run it (the runtime's own figures where it gave them).
     load_seconds: float | None = None
     infer_seconds: dict[str, float] = {}
+    # What the candidate computed, per input set (not serialised): kept for reports and localisation.
+    _outputs: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """The candidate's outputs by input set and output name (numpy arrays), as its runtime returned them."""
+        return self._outputs
 
     def failures(self) -> list[OutputCheck]:
         """Failing checks that decide the verdict."""
