@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST|all",
         help=f"runtimes that run the artifacts (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
     )
+    _timeout_flag(run)
     run.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="ONNX files must load in this onnxruntime release (IR, opset)"
     )
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST|all",
         help=f"runtimes to replay in (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
     )
+    _timeout_flag(verify)
     verify.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="check that the ONNX files load in this onnxruntime release"
     )
@@ -198,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the same as JSON")
     doctor.add_argument("--install", action="store_true", help="install what is missing first (make runtimes)")
     return parser
+
+
+def _timeout_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a runtime's program (node, browser, C++) that runs longer than this (default 300)",
+    )
 
 
 def _edges_flag(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +282,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         dynamic=args.dynamic,
         samples=args.samples,
         runtimes=args.runtimes,
+        runtime_timeout=args.runtime_timeout,
         check_determinism=args.check_determinism,
         target=args.target,
         strict_edges=args.strict_edges,
@@ -303,6 +315,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
     report = verify(
         args.folder,
         runtimes=args.runtimes,
+        runtime_timeout=args.runtime_timeout,
         target=args.target,
         against=args.against,
         max_drift=args.max_drift,

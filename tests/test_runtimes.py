@@ -167,3 +167,22 @@ def test_verify_all_runtimes_from_a_moved_folder_alone(tmp_path: Path, cli) -> N
     assert result.code == 0, result.out
     for candidate in ("onnx@node", "onnx@browser", "onnx@opencv", "onnx@onnx_reference", "torchscript@libtorch"):
         assert f"│ {candidate}" in result.out and f"proof: {candidate}: intact by sha256" in result.out
+
+
+@pytest.mark.runtimes
+def test_runtime_timeout_kills_a_hanging_runtime_and_fails_its_row(
+    mlp_folder: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from runtime_harness import available_or_skip
+
+    available_or_skip("node")  # its packages; the program itself is replaced by one that never answers
+    monkeypatch.setenv("MODELPORT_NODE", str(Path(__file__).parent / "runtime_doubles" / "hang.sh"))
+    result = cli("verify", str(mlp_folder), "--runtimes", "onnxruntime,node", "--runtime-timeout", "2", "--quiet")
+    assert result.code == 1, result.out
+    assert "FAIL onnx@node" in result.out and "did not finish within 2 s and was killed" in result.out
+
+
+def test_a_bad_runtime_timeout_is_a_usage_error(mlp_folder: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("0", "-1", "inf", "nan"):
+        result = cli("verify", str(mlp_folder), "--runtime-timeout", bad)
+        assert result.code == 2 and "--runtime-timeout must be a number of seconds above 0" in result.err, bad

@@ -130,8 +130,10 @@ class Exporter(ABC):
         signature: Signature,
         factory: ModelFactory | None,
         runtime: str | None = None,
+        timeout: float | None = None,
     ) -> Runner:
-        """Open the saved files from ``folder`` in ``runtime`` (default: this format's own runtime)."""
+        """Open the saved files from ``folder`` in ``runtime`` (default: this format's own runtime);
+        ``timeout`` bounds each program another runtime runs (default ``DEFAULT_TIMEOUT``)."""
         from modelport import runtimes
         from modelport.runtimes.process import DEFAULT_TIMEOUT
 
@@ -145,5 +147,6 @@ class Exporter(ABC):
             factory=factory,
             details=dict(record.details),
         )
-        session: Runner = runtimes.get(runtime or self.runtime).open(artifact, timeout=DEFAULT_TIMEOUT)
+        limit = DEFAULT_TIMEOUT if timeout is None else timeout
+        session: Runner = runtimes.get(runtime or self.runtime).open(artifact, timeout=limit)
         return session

@@ -74,6 +74,7 @@ def check_pairing(
     *,
     selection: Selection,
     gate_edges: bool,
+    timeout: float | None = None,
 ) -> CandidateResult:
     from modelport import exporters
 
@@ -93,7 +94,8 @@ def check_pairing(
 
         def load() -> _Watched:
             try:
-                return _Watched(exporter.load(folder, record, signature, factory, runtime=name), seen)
+                session = exporter.load(folder, record, signature, factory, runtime=name, timeout=timeout)
+                return _Watched(session, seen)
             except Unsupported as e:
                 seen.append(e)
                 raise

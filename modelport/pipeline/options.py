@@ -67,6 +67,15 @@ def _path(value: object, flag: str) -> Path | None:
     return path
 
 
+def check_timeout(value: object) -> float | None:
+    """``--runtime-timeout``: seconds, finite and positive."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--runtime-timeout must be a number of seconds above 0, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     formats: list[str]
@@ -80,6 +89,7 @@ class RunOptions:
     inputs_file: Path | None
     strict_edges: bool = False  # lossy formats gate on synthetic edge sets too
     runtimes: Selection = field(default_factory=lambda: Selection(DEFAULT_RUNTIMES))  # --runtimes
+    runtime_timeout: float | None = None  # --runtime-timeout: seconds per runtime program
 
     def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
         """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
@@ -105,6 +115,7 @@ class RunOptions:
         dynamic: object,
         samples: object,
         runtimes: object = None,
+        runtime_timeout: object = None,
         target: object = None,
         strict_edges: object = False,
     ) -> RunOptions:
@@ -149,6 +160,7 @@ class RunOptions:
             inputs_file=_path(inputs_file, "--inputs"),
             strict_edges=bool(strict_edges),
             runtimes=chosen,
+            runtime_timeout=check_timeout(runtime_timeout),
         )
 
 

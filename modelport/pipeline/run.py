@@ -41,6 +41,7 @@ def run(
     samples: int = DEFAULT_SAMPLES,
     example_inputs: object = None,
     runtimes: str | Sequence[str] | None = None,
+    runtime_timeout: float | None = None,
     check_determinism: bool = False,
     target: str | None = None,
     strict_edges: bool = False,
@@ -73,6 +74,7 @@ def run(
         dynamic=dynamic,
         samples=samples,
         runtimes=runtimes,
+        runtime_timeout=runtime_timeout,
         target=target,
         strict_edges=strict_edges,
     )

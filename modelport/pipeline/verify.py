@@ -25,6 +25,7 @@ from modelport.pipeline.candidates import check_pairing
 from modelport.pipeline.ci_outputs import REQUIRED
 from modelport.pipeline.drift import compare_golden, parse_max_drift
 from modelport.pipeline.manifest import DamagedManifest, read_manifest
+from modelport.pipeline.options import check_timeout
 from modelport.pipeline.outdir import MANIFEST_NAME, reading
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
 from modelport.pipeline.verify_golden import golden_paths, golden_replays
@@ -107,6 +108,7 @@ def verify(
     require_signature: bool = False,
     trusted_keys: Sequence[str | Path] = (),
     trust: bool = False,
+    runtime_timeout: float | None = None,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -139,6 +141,7 @@ def verify(
             require_signature=require_signature,
             trusted_keys=trusted_keys,
             trust=trust,
+            runtime_timeout=check_timeout(runtime_timeout),
         )
 
 
@@ -183,6 +186,7 @@ def _verify(
     require_signature: bool,
     trusted_keys: Sequence[str | Path],
     trust: bool,
+    runtime_timeout: float | None,
 ) -> VerifyReport:
     selection = select(runtimes)
     parsed_target = parse_target(target) if target is not None else None
@@ -239,6 +243,7 @@ def _verify(
             gate_edges=gate_edges,
             untrusted=None if why_trusted is not None else signed,
             signed=signed.status == "valid",
+            timeout=runtime_timeout,
         )
     candidates = list(results.values())
     notes += vacuous_notes(candidates)
@@ -290,6 +295,7 @@ def _check_formats(
     gate_edges: bool,
     untrusted: SignatureStatus | None,
     signed: bool,
+    timeout: float | None,
 ) -> dict[str, CandidateResult]:
     """Each recorded format replayed from the folder in every selected runtime that runs it, by candidate name;
     program files only when ``untrusted`` is None."""
@@ -325,6 +331,7 @@ def _check_formats(
                 cand_tol,
                 selection=selection,
                 gate_edges=gate_edges or not exporter.lossy,
+                timeout=timeout,
             )
     _prove_weights(root, manifest, results, weights, tolerances, signed=signed)
     return {p.candidate: results[p.candidate] for p in planned if p.candidate in results}
