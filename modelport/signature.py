@@ -8,11 +8,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:  # imported inside the functions that use them: reading a manifest stays light
+    import numpy as np
+    import torch
+
+# torch's dtype names, known without importing torch; another name is looked up on torch itself.
+_DTYPES = frozenset(
+    [
+        "float32",
+        "float64",
+        "float16",
+        "bfloat16",
+        "int64",
+        "int32",
+        "int16",
+        "int8",
+        "uint8",
+        "bool",
+        "complex64",
+        "complex128",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float8_e4m3fn",
+        "float8_e5m2",
+    ]
+)
 
 __all__ = [
     "Dim",
@@ -41,6 +66,10 @@ class TensorSpec(BaseModel):
     @classmethod
     def _known_dtype(cls, value: str) -> str:
         # A manifest read from disk names dtypes that are looked up on torch: only real dtypes pass.
+        if value in _DTYPES:
+            return value
+        import torch
+
         if not isinstance(getattr(torch, value, None), torch.dtype):
             raise ValueError(f"{value!r} is not a torch dtype name")
         return value
@@ -118,6 +147,8 @@ def _clean(name: str) -> str:
 
 
 def _flatten(out: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:
+    import torch
+
     if isinstance(out, torch.Tensor):
         return [(prefix or "output", out)]
     if isinstance(out, tuple) and hasattr(out, "_fields"):  # a namedtuple: its field names
@@ -161,6 +192,9 @@ def flatten_named(out: Any) -> list[tuple[str, torch.Tensor]]:
 
 def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
     """A CPU numpy copy; dtypes numpy lacks (bfloat16) widen to float32."""
+    import numpy as np
+    import torch
+
     t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
         t = t.float()
@@ -169,6 +203,9 @@ def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
 
 def numpy_to_torch(a: np.ndarray, dtype: str | None = None) -> torch.Tensor:
     """A torch tensor from a numpy array, cast back to the declared dtype (e.g. bfloat16)."""
+    import numpy as np
+    import torch
+
     t = torch.from_numpy(np.array(a, copy=True, order="C"))
     if dtype is not None:
         target = getattr(torch, dtype)

@@ -43,12 +43,13 @@ def test_runtime_runs_the_mlp_from_its_folder(name: str, mlp_folder: Path) -> No
     assert len(results) == len({c.input_set for c in checks})
 
 
-def test_listing_runtimes_imports_nothing_heavy() -> None:
+def test_the_runtime_registry_and_the_records_import_nothing_heavy() -> None:
     import subprocess
     import sys
 
     code = (
         "import sys; from modelport import runtimes; runtimes.names(); "
+        "import modelport.runtimes.plan, modelport.pipeline.records, modelport.pipeline.settings; "
         "print(','.join(m for m in ('torch','onnx','onnxruntime','numpy') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from modelport.exporters.targets import Target
+from modelport.format_record import FormatRecord
 from modelport.runtimes.base import Artifact, ArtifactKind
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["ExportOptions", "ExportRequest", "Exporter", "FormatRecord", "ModelFactory", "Runner"]
 
 ModelFactory = Callable[[], torch.nn.Module]
-Detail = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -60,22 +59,6 @@ class ExportRequest:
     def graph_module(self) -> torch.nn.Module:
         """What graph exporters (trace, torch.export, ONNX) capture: inputs and outputs in signature order."""
         return self.flat if self.flat is not None else self.model
-
-
-class FormatRecord(BaseModel):
-    """What an exporter wrote, as recorded in the manifest (paths relative to the folder)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str
-    runtime: str
-    files: list[str]  # the first one is the file a runtime opens
-    roles: dict[str, str] = {}  # path -> role, for files other than the main "model"/"weights" one
-    details: dict[str, Detail] = {}
-    notes: list[str] = []
-    # Weights formats: name -> sha256 of each tensor of the model that was exported (``tensor_digest``).
-    # Under a valid signature, verify proves a weights file's tensors by these without any other artifact.
-    tensors: dict[str, str] = {}
 
 
 class Runner(Protocol):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from modelport.exporters.base import FormatRecord
+from modelport.format_record import FormatRecord
 from modelport.pipeline.settings import RunSettings
 from modelport.signature import Signature
 from modelport.signing import SignatureStatus

@@ -1,9 +1,13 @@
-"""Parity: pure comparisons, typed records, tolerances, and running one candidate."""
+"""Parity: pure comparisons, typed records, tolerances, and running one candidate.
 
-from modelport.validators.candidate import ReplaySet, check_candidate
-from modelport.validators.compare import compare_array, compare_outputs
-from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
-from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
+The names below are imported on first use, so that importing one record (``validators.records``)
+does not import numpy with the comparison code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "CandidateResult",
@@ -16,3 +20,21 @@ __all__ = [
     "parse_tol_list",
     "resolve_tolerances",
 ]
+
+_WHERE = {
+    "CandidateResult": "records",
+    "OutputCheck": "records",
+    "Tolerance": "records",
+    "ReplaySet": "candidate",
+    "check_candidate": "candidate",
+    "compare_array": "compare",
+    "compare_outputs": "compare",
+    "parse_tol_list": "tolerance",
+    "resolve_tolerances": "tolerance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'modelport.validators' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"modelport.validators.{_WHERE[name]}"), name)
