@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from modelport import __version__
 from modelport.cli_parser import build_parser
@@ -53,7 +54,7 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
     def on_stage(record: StageRecord) -> None:
         nonlocal started
         if not started:  # after the arguments were accepted, so an error is the only output
-            out.print(f"modelport {__version__}: run --model {args.model}", highlight=False)
+            _plain(out, f"modelport {__version__}: run --model {args.model}")
             started = True
         print_stage(out, record)
 
@@ -92,9 +93,9 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
     if not args.quiet:
         notes = [f"{s.name}: {n}" for s in report.stages for n in s.notes if not n.startswith("load with")]
         for note in notes:
-            out.print(f"  note: {note}", highlight=False)
+            _plain(out, f"  note: {note}")
         print_parity(out, report, details=args.details)
-    out.print(f"verdict: {report.verdict.upper()}  ({report.output_dir})", highlight=False)
+    _plain(out, f"verdict: {report.verdict.upper()}  ({report.output_dir})")
     from modelport.pipeline.ci_outputs import write_ci_outputs
 
     write_ci_outputs(report, **_ci_paths(args, Path(report.output_dir or ".")))
@@ -129,50 +130,56 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
     ]
     if not args.quiet:
-        out.print(f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)", highlight=False)
+        _plain(out, f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)")
         for problem in report.integrity:
-            out.print(f"  [red]{problem.category} FAIL[/]: {problem.path}: {problem.problem}", highlight=False)
+            where = escape(f"{problem.path}: {problem.problem}")
+            out.print(f"  [red]{problem.category} FAIL[/]: {where}", highlight=False)
         for note in report.notes:
-            out.print(f"  note: {note}", highlight=False)
+            _plain(out, f"  note: {note}")
         for drift in report.environment_drift:
-            out.print(f"  [yellow]warning[/]: {drift}", highlight=False)
+            out.print(f"  [yellow]warning[/]: {escape(drift)}", highlight=False)
         for line in unproven:
             mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
-            out.print(f"  {mark}: {line}", highlight=False)
-        out.print(f"  {signature}", highlight=False)
+            _plain(out, f"  {mark}: {line}")
+        _plain(out, f"  {signature}")
         if report.trusted is not None:
-            out.print(f"  programs (TorchScript, .pt2) loaded: {report.trusted}", highlight=False)
+            _plain(out, f"  programs (TorchScript, .pt2) loaded: {report.trusted}")
         print_parity(out, report, details=args.details)
         for cand in report.candidates:  # what was proven, file by file
             if cand.proof and cand.verdict == "pass":
-                out.print(f"  proof: {cand.candidate}: {cand.proof}", highlight=False)
+                _plain(out, f"  proof: {cand.candidate}: {cand.proof}")
         if report.against is not None:
             print_drift(out, report)
     else:
         for problem in report.integrity:
-            out.print(f"{problem.category} FAIL: {problem.path}: {problem.problem}", highlight=False)
+            _plain(out, f"{problem.category} FAIL: {problem.path}: {problem.problem}")
         for cand in report.candidates:
             for check in cand.failures():
-                out.print(f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}", highlight=False)
+                _plain(out, f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}")
             if cand.verdict == "fail" and not cand.checks:
-                out.print(f"FAIL {cand.candidate}: {cand.reason}", highlight=False)
+                _plain(out, f"FAIL {cand.candidate}: {cand.reason}")
         for check in report.drift:
             if check.verdict == "fail":
-                out.print(f"FAIL drift {check.input_set} {check.output}: {check.message}", highlight=False)
+                _plain(out, f"FAIL drift {check.input_set} {check.output}: {check.message}")
         for note in report.notes:
             if note.startswith("the run that wrote this folder failed"):
-                out.print(f"FAIL {note}", highlight=False)
+                _plain(out, f"FAIL {note}")
         for drift in report.environment_drift:
-            out.print(f"warning: {drift}", highlight=False)
+            _plain(out, f"warning: {drift}")
         for line in unproven:
-            out.print(f"{'FAIL' if args.require_proof else 'warning'}: {line}", highlight=False)
+            _plain(out, f"{'FAIL' if args.require_proof else 'warning'}: {line}")
         if report.signature_required and report.signature and report.signature.status != "valid":
             out.print(signature, highlight=False)
-    out.print(f"verdict: {report.verdict.upper()}", highlight=False)
+    _plain(out, f"verdict: {report.verdict.upper()}")
     from modelport.pipeline.ci_outputs import write_ci_outputs
 
     write_ci_outputs(report, **ci_paths)
     return report.exit_code
+
+
+def _plain(out: Console, text: str) -> None:
+    """A line of text as it is: no rich markup (runtimes' messages may hold brackets), no highlighting."""
+    out.print(text, highlight=False, markup=False)
 
 
 def _signature_line(report: VerifyReport) -> str:
@@ -188,10 +195,10 @@ def _cmd_key(args: argparse.Namespace, out: Console) -> int:
 
     if args.key_command == "create":
         key = create_key_pair(args.path)
-        out.print(f"created {args.path} (private, mode 0600; keep it secret) and {key.path}", highlight=False)
+        _plain(out, f"created {args.path} (private, mode 0600; keep it secret) and {key.path}")
     else:
         key = key_info(args.path)
-    out.print(f"key id: {key.key_id}  (ed25519)", highlight=False)
+    _plain(out, f"key id: {key.key_id}  (ed25519)")
     return 0
 
 

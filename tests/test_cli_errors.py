@@ -136,3 +136,14 @@ def test_the_api_checks_what_the_cli_checks(tmp_path: Path, kwargs: dict[str, ob
     with pytest.raises(modelport.UsageError):
         modelport.run(out=tmp_path / "o", **kwargs)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_text_with_brackets_is_printed_as_it_is(artifact_copy, cli) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: rich markup in a message (a runtime's stderr, a file name) crashed or vanished."""
+    (artifact_copy / "[red]x").write_text("not listed")  # an opening tag: rich would drop it
+    (artifact_copy / "[").mkdir()
+    (artifact_copy / "[" / "tmp]").write_text("not listed")  # listed as "[/tmp]": a closing tag rich fails on
+    for quiet in ([], ["--quiet"]):
+        result = cli("verify", str(artifact_copy), *quiet)
+        assert result.code == 1 and "Traceback" not in result.err, result.err
+        assert "[red]x" in result.out and "[/tmp]" in result.out, result.out

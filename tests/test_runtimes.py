@@ -62,6 +62,8 @@ def test_unknown_runtimes_are_named() -> None:
     with pytest.raises(UsageError, match="unknown runtime 'tensorrt'"):
         runtimes.parse_runtimes("onnx_reference,tensorrt")
     assert runtimes.parse_runtimes("all") == runtimes.names()
+    with pytest.raises(UsageError, match="unknown runtime 'bogus'"):
+        runtimes.parse_runtimes("all,bogus")  # a typo next to `all` is not swallowed
 
 
 def _onnx_with_fused_ops(artifact_copy: Path) -> Path:
@@ -77,10 +79,12 @@ def _onnx_with_fused_ops(artifact_copy: Path) -> Path:
 
 def test_an_operator_a_partial_runtime_lacks_is_a_skip_unless_named(artifact_copy: Path) -> None:
     import modelport
+    from modelport.runtimes import plan
 
     folder = _onnx_with_fused_ops(artifact_copy)
-    # Selected by `all`, not named: the other rows (node, browser where installed) do not matter here.
-    found = {c.candidate: c for c in modelport.verify(folder, runtimes="all", trust=True).candidates}
+    # Selected without being named, as through the default set or `all` (which would run node, the browser, C++).
+    unnamed = plan.Selection(("torch", "torchscript", "onnxruntime", "onnx_reference"))
+    found = {c.candidate: c for c in modelport.verify(folder, runtimes=unnamed, trust=True).candidates}
     ref = found["onnx@onnx_reference"]
     assert (ref.status, ref.verdict) == ("skipped", "pass"), ref
     assert "com.microsoft::FusedGemm" in (ref.reason or "") and "name onnx_reference in --runtimes" in (
@@ -187,3 +191,28 @@ def test_a_bad_runtime_timeout_is_a_usage_error(mlp_folder: Path, cli) -> None: 
     for bad in ("0", "-1", "inf", "nan"):
         result = cli("verify", str(mlp_folder), "--runtime-timeout", bad)
         assert result.code == 2 and "--runtime-timeout must be a number of seconds above 0" in result.err, bad
+
+
+def test_an_operator_the_onnx_reference_lacks_is_unsupported_naming_it(tmp_path: Path) -> None:
+    """Review finding: GlobalLpPool (no reference implementation) was a plain load failure, never a skip."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from modelport.runtimes.base import Artifact, Unsupported
+    from modelport.signature import Signature, TensorSpec
+
+    node = helper.make_node("GlobalLpPool", ["x"], ["y"], p=2)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 1])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "model.onnx"))
+    signature = Signature(
+        inputs=[TensorSpec(name="x", shape=[1, 2, 3, 3], dtype="float32")],
+        outputs=[TensorSpec(name="y", shape=[1, 2, 1, 1], dtype="float32")],
+    )
+    artifact = Artifact("onnx", "onnx", tmp_path, ("model.onnx",), signature)
+    with pytest.raises(Unsupported, match=r"does not implement it: .*GlobalLpPool"):
+        runtimes.get("onnx_reference").open(artifact, timeout=10)

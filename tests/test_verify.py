@@ -480,3 +480,26 @@ def test_a_folder_written_by_modelport_0_1_0_still_verifies(artifact_copy: Path,
     assert result.code == 0, result.out + result.err
     untrusted = cli("verify", str(artifact_copy), "--quiet")  # unsigned: its programs need --trust
     assert untrusted.code == 1 and "signature absent" in untrusted.out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tol": [], "dynamic": {"x": [1]}},
+        {"tol": [], "dynamic": {"x": "abc"}},
+        {"tol": [], "dynamic_ranges": [1]},
+        {"tol": ["onnx=abc"]},
+        {"tol": ["onnx"]},
+    ],
+    ids=["axes-list", "axes-text", "ranges-list", "tol-not-number", "tol-no-value"],
+)
+def test_a_hostile_schema_1_manifest_is_one_line(artifact_copy: Path, cli, options: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Review finding: schema 1's loose options dict crashed the conversion with a traceback."""
+    manifest = load_manifest(artifact_copy)
+    manifest["schema_version"] = 1
+    manifest["options"].update(options)
+    manifest["options"].pop("runtimes")
+    (artifact_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("verify", str(artifact_copy), "--quiet")
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert "is not a valid manifest: options" in result.out, result.out

@@ -54,10 +54,15 @@ class _Watched:
 
     def infer_all(self, sets: Sequence[Mapping[str, np.ndarray]]) -> Any:
         try:
-            return self._session.infer_all(sets)
+            results = self._session.infer_all(sets)
         except Unsupported as e:
             self._seen.append(e)
             raise
+        # Some sets it could not run (an operator it lacks there); the others' outputs are still compared.
+        found = getattr(self._session, "unsupported", None)
+        if isinstance(found, Unsupported):
+            self._seen.append(found)
+        return results
 
     def close(self) -> None:
         self._session.close()
@@ -88,23 +93,33 @@ def check_pairing(
     seen: list[Unsupported] = []
     why = runtime.unsupported(artifact)
     if why is not None:
-        seen.append(Unsupported(why))
+        # A limit the runtime states up front (an operator, a dtype, a size): a skip when it came in through
+        # the default set or `all`, a failure when the user named it.
         result = not_run(candidate, fmt, name, tol, "load", f"{name} cannot run {record.files[0]}: {why}")
-    else:
+        if name not in selection.explicit:
+            return _skipped(candidate, fmt, name, tol, why, state.version)
+        return result.model_copy(update={"runtime_version": state.version})
 
-        def load() -> _Watched:
-            try:
-                session = exporter.load(folder, record, signature, factory, runtime=name, timeout=timeout)
-                return _Watched(session, seen)
-            except Unsupported as e:
-                seen.append(e)
-                raise
+    def load() -> _Watched:
+        try:
+            session = exporter.load(folder, record, signature, factory, runtime=name, timeout=timeout)
+            return _Watched(session, seen)
+        except Unsupported as e:
+            seen.append(e)
+            raise
 
-        dtypes = {t.name: t.dtype for t in signature.outputs}
-        result = check_candidate(candidate, fmt, name, load, replays, tol, dtypes, gate_edges=gate_edges)
-    if seen and runtime.partial and name not in selection.explicit:
-        reason = f"{name} cannot run it: {seen[0]} (skipped; name {name} in --runtimes to make this a failure)"
-        return not_run(candidate, fmt, name, tol, "load", reason, skipped=True).model_copy(
-            update={"runtime_version": state.version}
-        )
+    dtypes = {t.name: t.dtype for t in signature.outputs}
+    result = check_candidate(candidate, fmt, name, load, replays, tol, dtypes, gate_edges=gate_edges)
+    # Found while running: a skip only for a runtime that may lack operators, not named by the user, and only
+    # when every number it did compute was right (a wrong output is never hidden behind a skip).
+    computed_right = all(c.verdict == "pass" or c.category == "run" for c in result.checks)
+    if seen and runtime.partial and name not in selection.explicit and computed_right:
+        return _skipped(candidate, fmt, name, tol, str(seen[0]), state.version)
     return result.model_copy(update={"runtime_version": state.version})
+
+
+def _skipped(candidate: str, fmt: str, name: str, tol: Tolerance, why: str, version: str | None) -> CandidateResult:
+    reason = f"{name} cannot run it: {why} (skipped; name {name} in --runtimes to make this a failure)"
+    return not_run(candidate, fmt, name, tol, "load", reason, skipped=True).model_copy(
+        update={"runtime_version": version}
+    )

@@ -120,7 +120,11 @@ class RunOptions:
         strict_edges: object = False,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(string_list(formats, "--formats")) if formats is not None else None)
-        chosen = select(string_list(runtimes, "--runtimes") if runtimes is not None else None)
+        chosen = (
+            runtimes
+            if isinstance(runtimes, Selection)
+            else select(string_list(runtimes, "--runtimes") if runtimes is not None else None)
+        )
         # A format no selected runtime runs is not exported (nothing could check it).
         selected = [f for f in selected if any(runs(f, r) for r in chosen.names)]
         if not selected:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from modelport.pipeline.records import Report, StageRecord, VerifyReport
 from modelport.validators.records import CandidateResult, OutputCheck
@@ -156,7 +158,7 @@ def parity_rows(
 def print_stage(console: Console, record: StageRecord) -> None:
     mark = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}[record.status]
     reason = f" - {record.reason}" if record.reason else ""
-    console.print(f"  {record.name:<14} {mark:<22} {record.seconds:7.3f} s{reason}", highlight=False)
+    console.print(f"  {record.name:<14} {mark:<22} {record.seconds:7.3f} s{escape(reason)}", highlight=False)
 
 
 def _table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -165,7 +167,7 @@ def _table(console: Console, title: str, columns: Sequence[str], rows: Sequence[
         table.add_column(col, overflow="fold")
     for row in rows:
         style = "red" if "FAIL" in row[-1] else "yellow" if row[-1].startswith("unproven") else None
-        table.add_row(*row, style=style)
+        table.add_row(*(Text(cell) for cell in row), style=style)  # cells are text: a runtime's stderr too
     console.print(table)
 
 
@@ -181,7 +183,7 @@ def print_parity(console: Console, report: Report | VerifyReport, *, details: bo
         _table(console, "runtimes", RUNTIME_COLUMNS, timing)
     if isinstance(report, Report):
         for line in lost_coverage_lines(report):
-            console.print(f"[yellow]{line}[/]", highlight=False)
+            console.print(f"[yellow]{escape(line)}[/]", highlight=False)
 
 
 RUNTIME_COLUMNS = ["candidate", "runtime version", "load s", "median infer ms", "sets"]

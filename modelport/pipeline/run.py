@@ -16,6 +16,7 @@ from modelport.pipeline.records import Report, StageRecord
 from modelport.pipeline.run_stages import run_stages
 from modelport.pipeline.settings import FormatTol, RunSettings
 from modelport.pipeline.stages import StageEvent, StageRunner
+from modelport.runtimes.plan import Selection
 from modelport.signing import Signer
 from modelport.specs import format_dynamic
 
@@ -40,7 +41,7 @@ def run(
     dynamic: str | Sequence[str] | None = None,
     samples: int = DEFAULT_SAMPLES,
     example_inputs: object = None,
-    runtimes: str | Sequence[str] | None = None,
+    runtimes: str | Sequence[str] | Selection | None = None,
     runtime_timeout: float | None = None,
     check_determinism: bool = False,
     target: str | None = None,

@@ -57,14 +57,23 @@ class RunSettings(BaseModel):
         for item in data["tol"]:
             name, _, values = str(item).partition("=")
             parts = values.split(",")
-            tol[name] = {"atol": float(parts[0]), "rtol": float(parts[1]) if len(parts) > 1 else None}
+            try:  # ValueError: pydantic reports it as a damaged manifest, in one line
+                tol[name] = {"atol": float(parts[0]), "rtol": float(parts[1]) if len(parts) > 1 else None}
+            except (ValueError, IndexError):
+                raise ValueError(f"tol entry {str(item)[:40]!r} is not FORMAT=ATOL[,RTOL]") from None
         data["tol"] = tol
         ranges = data.pop("dynamic_ranges", None) or {}
-        if isinstance(data.get("dynamic"), dict):
-            data["dynamic"] = [
-                f"{name}:" + ",".join(f"{axis}={ranges.get(label, label)}" for axis, label in axes.items())
-                for name, axes in data["dynamic"].items()
-            ]
+        dynamic = data.get("dynamic")
+        if not isinstance(ranges, dict) or not all(isinstance(v, str) for v in ranges.values()):
+            raise ValueError("dynamic_ranges is not a mapping of label -> range")
+        if isinstance(dynamic, dict):
+            specs = []
+            for name, axes in dynamic.items():
+                if not isinstance(axes, dict) or not all(isinstance(v, str) for v in axes.values()):
+                    raise ValueError(f"dynamic[{str(name)[:40]!r}] is not a mapping of axis -> label")
+                labels = ",".join(f"{axis}={ranges.get(label, label)}" for axis, label in axes.items())
+                specs.append(f"{name}:{labels}")
+            data["dynamic"] = specs
         return data
 
     def tol_strings(self) -> list[str]:

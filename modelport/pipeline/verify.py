@@ -95,7 +95,7 @@ def _damaged_report(root: Path, current: Environment, problem: str) -> VerifyRep
 def verify(
     folder: str | Path,
     *,
-    runtimes: str | Sequence[str] | None = None,
+    runtimes: str | Sequence[str] | Selection | None = None,
     target: str | None = None,
     against: str | Path | None = None,
     max_drift: str | None = None,
@@ -173,7 +173,7 @@ def _untrusted(
 def _verify(
     root: Path,
     *,
-    runtimes: str | Sequence[str] | None,
+    runtimes: str | Sequence[str] | Selection | None,
     target: str | None,
     against: str | Path | None,
     max_drift: str | None,

@@ -56,9 +56,9 @@ def parse_runtimes(value: str | Sequence[str] | None) -> list[str] | None:
     items = [p for p in items if p]
     if not items:
         raise UsageError("--runtimes is empty; give a comma-separated list of runtimes, or all")
-    if "all" in items:
-        return names()
-    unknown = [p for p in items if p not in _REGISTRY]
+    unknown = [p for p in items if p not in _REGISTRY and p != "all"]
     if unknown:
         raise UsageError(f"unknown runtime {', '.join(map(repr, unknown))}; choose from {', '.join(_REGISTRY)}, or all")
+    if "all" in items:
+        return names()
     return list(dict.fromkeys(items))

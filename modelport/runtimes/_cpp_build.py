@@ -100,6 +100,11 @@ class Recipe:
             seconds = time.perf_counter() - start
             record = {"command": command, "compiler": compiler_version(cxx), "versions": list(self.versions)}
             (staging / "build.json").write_text(json.dumps({**record, "seconds": round(seconds, 1)}, indent=1))
+            if entry.is_dir() and not (entry / self.name).is_file():
+                # A damaged entry (its program deleted): set it aside so that the new build can take its place.
+                damaged = Path(tempfile.mkdtemp(prefix=f".{entry.name}.damaged.", dir=entry.parent))
+                os.rename(entry, damaged / "entry")
+                shutil.rmtree(damaged, ignore_errors=True)
             try:
                 os.rename(staging, entry)  # atomic: the entry is complete or absent
             except OSError as e:

@@ -72,8 +72,12 @@ def _recipe(torch_dir: Path, version: str) -> build.Recipe:
 class _LibtorchSession(ProgramSession):
     def arguments(self) -> list[str]:
         # The program casts each input to its declared dtype (bfloat16 is exchanged widened to float32).
-        dtypes = ",".join(spec.dtype for spec in self.artifact.signature.inputs)
-        return ["--dtypes", dtypes, *self.artifact.signature.output_names]
+        signature = self.artifact.signature
+        dtypes = ",".join(spec.dtype for spec in signature.inputs)
+        # A scripted module is the user's own: called by keyword when the model takes its inputs by name
+        # (their order need not be forward's); a traced one takes the flat positional form.
+        keyword = signature.call == "keyword" and self.artifact.details.get("method") == "script"
+        return ["--dtypes", dtypes, *(["--keyword"] if keyword else []), *signature.output_names]
 
 
 class LibtorchRuntime(Runtime):

@@ -10,12 +10,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import LoadError, one_line
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session, Unsupported
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["OnnxReferenceRuntime"]
+
+
+def _lacks_operator(error: BaseException) -> bool:
+    """onnx.reference's own "not implemented" errors (an operator, a type, an attribute it lacks)."""
+    return isinstance(error, NotImplementedError) or type(error).__name__ == "RuntimeImplementationError"
 
 
 class _ReferenceSession(Session):
@@ -26,7 +31,12 @@ class _ReferenceSession(Session):
         import numpy as np
 
         feeds = {spec.name: np.asarray(inputs[spec.name], order="C") for spec in self._signature.inputs}
-        outs = self._evaluator.run(self._signature.output_names, feeds)
+        try:
+            outs = self._evaluator.run(self._signature.output_names, feeds)
+        except Exception as e:
+            if _lacks_operator(e):
+                raise Unsupported(f"the ONNX reference does not implement it: {one_line(e)}") from e
+            raise
         return {name: np.asarray(o) for name, o in zip(self._signature.output_names, outs, strict=True)}
 
     def close(self) -> None:
@@ -67,5 +77,7 @@ class OnnxReferenceRuntime(Runtime):
         try:
             evaluator = ReferenceEvaluator(load_onnx(artifact.path))
         except Exception as e:
+            if _lacks_operator(e):
+                raise Unsupported(f"the ONNX reference does not implement it: {one_line(e)}") from e
             raise LoadError(f"the ONNX reference could not load {artifact.files[0]}: {one_line(e)}") from e
         return _ReferenceSession(f"{artifact.format}@{self.name}", evaluator, artifact)

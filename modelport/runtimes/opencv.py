@@ -111,10 +111,26 @@ def _restore_shapes(outputs: dict[str, np.ndarray], specs: Sequence[TensorSpec],
             outputs[spec.name] = array.reshape([s for s in shape if s is not None])
 
 
+def _float16_weights(artifact: Artifact) -> str | None:
+    """OpenCV 4.6's importer cannot read float16 tensors (an fp16 graph's weights): say so before trying."""
+    from modelport.loaders import load_onnx
+
+    try:
+        graph = load_onnx(artifact.path, load_external_data=False).graph
+    except Exception:
+        return None  # open() reports a file it cannot read
+    if any(t.data_type == 10 for t in graph.initializer):  # TensorProto.FLOAT16
+        return "OpenCV DNN cannot import float16 weights (an fp16 graph)"
+    return None
+
+
 class _OpencvSession(ProgramSession):
     def __init__(self, name: str, program: Path, artifact: Artifact, *, timeout: float, version: str) -> None:
         super().__init__(name, program, artifact, timeout=timeout)
         self.version = version
+        # A layer OpenCV could not run on some set: that set fails, and this says why, so that the candidate
+        # can be skipped when nothing else failed (the other sets' numbers are still compared).
+        self.unsupported: Unsupported | None = None
 
     def environment(self) -> dict[str, str]:
         return {"OPENCV_LOG_LEVEL": "ERROR"}
@@ -130,10 +146,12 @@ class _OpencvSession(ProgramSession):
         for k, (result, feeds) in enumerate(zip(results, sets, strict=True)):
             layer = _LAYER_FAILED.match(result.error or "")
             if layer:
-                raise Unsupported(
+                result.error = (
                     f"OpenCV DNN {self.version} cannot run {self._operator(*layer.group(1, 2))} "
                     f"on input set {k + 1} of {len(sets)}: {_short(layer.group(3))}"
                 )
+                self.unsupported = self.unsupported or Unsupported(result.error)
+                continue
             if result.outputs is not None:
                 sizes = {
                     d: size
@@ -227,7 +245,7 @@ class OpencvRuntime(Runtime):
             for spec in specs:
                 if spec.dtype != "float32":
                     return f"OpenCV DNN runs float32 tensors only; {role} {spec.name!r} is {spec.dtype}"
-        return None
+        return _float16_weights(artifact)
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
         reason = self.unsupported(artifact)

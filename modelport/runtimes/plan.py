@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport import runtimes
+from modelport.errors import UsageError
 from modelport.runtimes.base import Artifact
 
 if TYPE_CHECKING:
@@ -44,8 +45,14 @@ class Pairing:
         return f"{self.format}@{self.runtime}"
 
 
-def select(value: str | Sequence[str] | None) -> Selection:
-    """``--runtimes`` as a selection (see the module docstring)."""
+def select(value: str | Sequence[str] | Selection | None) -> Selection:
+    """``--runtimes`` as a selection (see the module docstring); a ``Selection`` is taken as it is."""
+    if isinstance(value, Selection):
+        unknown = [n for n in value.names if n not in runtimes.names()]
+        if unknown:
+            known = ", ".join(runtimes.names())
+            raise UsageError(f"unknown runtime {', '.join(map(repr, unknown))}; choose from {known}")
+        return value
     parsed = runtimes.parse_runtimes(value)
     if parsed is None:
         return Selection(runtimes.DEFAULT)

@@ -1,7 +1,8 @@
 """Running another runtime's program: a timeout, a reaped process group, the stderr tail on failure.
 
-A program that hangs is killed (its whole process group: a browser's children too) when its
-timeout passes; one that crashes or exits non-zero gives a ``LoadError`` with the last lines
+A program that hangs is killed (its whole process group) when its timeout passes; a browser that
+playwright started in a group of its own exits when its driver's pipe closes (measured: within about
+3 s, nothing left behind); one that crashes or exits non-zero gives a ``LoadError`` with the last lines
 of its stderr; Ctrl-C kills it before propagating. Output goes to files, not pipes, so a chatty
 program cannot block on a full pipe.
 """

@@ -2,7 +2,8 @@
 //
 //   libtorch_runner MODEL INPUT_DIR OUTPUT_DIR --dtypes D1,D2,... [OUTPUT_NAME ...]
 //
-// Inputs are passed to forward() by position, in the order sets.json lists them (the signature's);
+// Inputs are passed to forward() by position, in the order sets.json lists them (the signature's), or with
+// --keyword by name (a scripted module whose inputs are its parameters' names, in any order);
 // each is cast to its dtype in --dtypes (bfloat16 arrives widened to float32). The outputs (a tensor,
 // or tuples, lists and dicts of tensors, flattened in order, None dropped) are written under the
 // signature's names; bfloat16 widens to float32, as modelport's own golden outputs do.
@@ -71,19 +72,24 @@ exchange::Tensor to_exchange(const std::string& name, at::Tensor t) {
 
 std::vector<exchange::Tensor> run_set(torch::jit::Module& module, const exchange::Set& set,
                                       const std::vector<std::string>& dtypes, const std::vector<std::string>& names,
-                                      double& seconds) {
+                                      bool keyword, double& seconds) {
     if (set.tensors.size() != dtypes.size())
         throw std::runtime_error("the set has " + std::to_string(set.tensors.size()) + " inputs, the signature " +
                                  std::to_string(dtypes.size()));
     std::vector<c10::IValue> inputs;
+    torch::jit::Kwargs by_name;  // --keyword: a scripted module called by its parameters' names
     for (size_t i = 0; i < set.tensors.size(); ++i) {
         const auto& t = set.tensors[i];
         auto raw = torch::from_blob(const_cast<char*>(t.bytes.data()), t.shape,
                                     torch::TensorOptions().dtype(scalar_types().at(t.dtype)));
-        inputs.emplace_back(raw.to(scalar_types().at(dtypes[i])).clone());  // own the memory
+        auto owned = raw.to(scalar_types().at(dtypes[i])).clone();  // own the memory
+        if (keyword)
+            by_name.emplace(t.name, owned);
+        else
+            inputs.emplace_back(owned);
     }
     const auto start = Clock::now();
-    const c10::IValue result = module.forward(inputs);
+    const c10::IValue result = keyword ? module.get_method("forward")({}, by_name) : module.forward(inputs);
     seconds = std::chrono::duration<double>(Clock::now() - start).count();
     std::vector<at::Tensor> tensors;
     flatten(result, tensors);
@@ -104,7 +110,7 @@ std::string message(const std::exception& e) {
 
 int main(int argc, char** argv) {
     if (argc < 6 || std::string(argv[4]) != "--dtypes") {
-        std::cerr << "usage: " << argv[0] << " MODEL INPUT_DIR OUTPUT_DIR --dtypes D1,D2,... [OUTPUT_NAME ...]\n";
+        std::cerr << "usage: " << argv[0] << " MODEL INPUT_DIR OUTPUT_DIR --dtypes D1,D2,... [--keyword] [OUTPUT_NAME ...]\n";
         return 2;
     }
     const std::vector<std::string> dtypes = split(argv[5], ',');
@@ -114,7 +120,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    const std::vector<std::string> names(argv + 6, argv + argc);
+    const bool keyword = argc > 6 && std::string(argv[6]) == "--keyword";
+    const std::vector<std::string> names(argv + (keyword ? 7 : 6), argv + argc);
     std::vector<exchange::Set> sets;
     try {
         sets = exchange::read_sets(argv[2]);
@@ -139,7 +146,7 @@ int main(int argc, char** argv) {
     for (const auto& set : sets) {
         try {
             double seconds = 0;
-            const auto outputs = run_set(module, set, dtypes, names, seconds);
+            const auto outputs = run_set(module, set, dtypes, names, keyword, seconds);
             writer.add(set.name, outputs, seconds);
         } catch (const std::exception& e) {
             writer.fail(set.name, message(e));

@@ -9,6 +9,8 @@ It tests modelport's handling of a program that fails, not a runtime: MODELPORT_
   short        an output whose file holds fewer bytes than its shape needs
   wrong_shape  outputs of shape (batch, MODELPORT_FAKE_WIDTH or 9), consistent with their bytes
   wrong_dtype  the same outputs declared float64
+  layer_fails  zeros of the right shape (width MODELPORT_FAKE_WIDTH) for every set but the last, which reports
+               an OpenCV layer that failed: wrong numbers that must not hide behind "unsupported"
 With MODELPORT_FAKE_LOG set, it appends its arguments there, and hang appends its child's pid.
 Usage as the real programs: PROG MODEL INPUT_DIR OUTPUT_DIR [--dtypes D,...] NAME...; PROG --check MODEL.
 """
@@ -53,6 +55,9 @@ def main() -> int:
     width = int(os.environ.get("MODELPORT_FAKE_WIDTH", "9"))
     sets = []
     for k, entry in enumerate(inputs["sets"]):
+        if mode == "layer_fails" and k == len(inputs["sets"]) - 1:
+            sets.append({"name": entry["name"], "error": "OpenCV layer onnx_node!n1 of type Scale failed: boom"})
+            continue
         batch = entry["tensors"][0]["shape"][0]
         tensors = []
         for j, name in enumerate(args):

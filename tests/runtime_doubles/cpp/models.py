@@ -71,3 +71,19 @@ class FirstColumn(nn.Module):
 
 def first_column() -> tuple[nn.Module, torch.Tensor]:
     return FirstColumn().eval(), torch.randn(2, 8, generator=_gen())
+
+
+class Scaled(nn.Module):
+    """Keyword inputs in another order than forward's parameters: `scale` comes first in the example."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * scale
+
+
+def keyword_order() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    g = _gen()
+    return Scaled().eval(), {"scale": torch.rand(2, 3, generator=g), "x": torch.randn(2, 4, generator=g)}
