@@ -140,7 +140,7 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
             out.print(f"  [yellow]warning[/]: {escape(drift)}", highlight=False)
         for line in unproven:
             mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
-            _plain(out, f"  {mark}: {line}")
+            out.print(f"  {mark}: {escape(line)}", highlight=False)
         _plain(out, f"  {signature}")
         if report.trusted is not None:
             _plain(out, f"  programs (TorchScript, .pt2) loaded: {report.trusted}")
