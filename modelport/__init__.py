@@ -13,14 +13,9 @@ The heavy parts (torch, onnx) are imported on first use, so ``modelport --versio
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("modelport")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
+from modelport._version import __version__
 from modelport.errors import ExportError, LoadError, ModelportError, StageError, UsageError
 
 if TYPE_CHECKING:

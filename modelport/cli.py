@@ -14,14 +14,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-
 from modelport import __version__
 from modelport.cli_parser import build_parser
 from modelport.errors import UsageError, WriteError, resource_error
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from modelport.pipeline.records import StageRecord, VerifyReport
 
 __all__ = ["build_parser", "console_main", "main"]
@@ -103,6 +102,8 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
+    from rich.markup import escape
+
     from modelport.pipeline.report import print_drift, print_parity
     from modelport.pipeline.verify import verify
 
@@ -219,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:
             return int(e.code) if isinstance(e.code, int) else 2
+        from rich.console import Console  # after parsing: --help and usage errors never load rich's console
+
         out = Console(width=320, soft_wrap=True) if not sys.stdout.isatty() else Console()
         if args.command == "run":
             return _cmd_run(args, out)

@@ -37,7 +37,7 @@ def _nonneg_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from modelport import exporters  # imports torch: only once a command needs it
+    from modelport import formats  # the names alone: the exporters (and torch) load only when a command runs
 
     parser = _Parser(
         prog="modelport",
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--formats",
         metavar="LIST",
-        help=f"comma-separated formats, or all (known: {', '.join(exporters.names())}; "
-        f"default: {','.join(exporters.DEFAULT_FORMATS)})",
+        help=f"comma-separated formats, or all (known: {', '.join(formats.FORMATS)}; "
+        f"default: {','.join(formats.DEFAULT_FORMATS)})",
     )
     run.add_argument(
         "--input",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from modelport import formats
 from modelport.errors import UsageError
 from modelport.exporters.base import (
     Exporter,
@@ -135,5 +136,5 @@ for _exporter in (
 ):
     register(_exporter)
 
-# The default is every lossless format; `all` adds the lossy onnx_fp16 and onnx_int8.
-DEFAULT_FORMATS: tuple[str, ...] = tuple(n for n in names() if n not in ("onnx_fp16", "onnx_int8"))
+# The default is every lossless format; `all` adds the lossy onnx_fp16 and onnx_int8 (modelport.formats).
+DEFAULT_FORMATS: tuple[str, ...] = formats.DEFAULT_FORMATS

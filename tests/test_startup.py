@@ -1,0 +1,42 @@
+"""Light things stay light: the CLI's parser, --help, --version, the records and the schemas import no torch,
+onnx, onnxruntime or numpy (measured with ``python -X importtime`` in a fresh process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from modelport import exporters, formats
+
+HEAVY = ("torch", "onnx", "onnxruntime", "numpy")
+
+
+def _imported(code: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return {m for m in HEAVY if m in names}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import modelport.cli",
+        "from modelport.cli import main; main(['--version'])",
+        "from modelport.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+        "from modelport.cli import main; main(['run', '--no-such-flag'])",
+        "import modelport.pipeline.records, modelport.pipeline.settings",
+        "from modelport.schema import report_schemas; report_schemas()",
+        "from modelport import runtimes; [runtimes.get(n).name for n in runtimes.names()]",
+    ],
+    ids=["cli-module", "version", "help", "usage-error", "records", "schemas", "runtime-registry"],
+)
+def test_starts_without_heavy_imports(code: str) -> None:
+    assert _imported(code) == set(), "light paths must not import the ML stack"
+
+
+def test_the_light_format_names_are_the_registry() -> None:
+    assert exporters.names() == list(formats.FORMATS)
+    assert [n for n in exporters.names() if exporters.get(n).lossy] == list(formats.LOSSY)
