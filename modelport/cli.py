@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelport import __version__
 from modelport.cli_parser import build_parser
@@ -21,7 +21,7 @@ from modelport.errors import UsageError, WriteError, resource_error
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from modelport.pipeline.records import StageRecord, VerifyReport
+    from modelport.pipeline.records import Report, StageRecord, VerifyReport
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -45,7 +45,7 @@ def _ci_paths(args: argparse.Namespace, folder: Path | None) -> dict[str, Path |
 
 
 def _cmd_run(args: argparse.Namespace, out: Console) -> int:
-    from modelport.pipeline.report import print_parity, print_stage
+    from modelport.pipeline.report import print_stage
     from modelport.pipeline.run import run
 
     started = False
@@ -59,7 +59,20 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
 
     # Refused before any work; the default folder is known only after the model is resolved, checked again after.
     _ci_paths(args, Path(args.out) if args.out is not None else None)
-    report = run(
+    log_path = Path(args.log_json) if args.log_json else None
+    if log_path is not None:
+        from modelport.pipeline.preflight import check_output_file
+
+        check_output_file("--log-json", log_path)
+    from modelport.pipeline.event_log import event_log
+
+    with event_log(log_path) as on_event:
+        report = _run_command(args, run, None if args.quiet else on_stage, on_event)
+    return _finish_run(args, out, report)
+
+
+def _run_command(args: argparse.Namespace, run: Any, on_stage: Any, on_event: Any) -> Report:
+    report: Report = run(
         args.model,
         out=args.out,
         formats=args.formats,
@@ -82,9 +95,15 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         strict_edges=args.strict_edges,
         force=args.force,
         sign_with=args.sign_with,
-        on_stage=None if args.quiet else on_stage,
+        on_stage=on_stage,
+        on_event=on_event,
     )
+    return report
+
+
+def _finish_run(args: argparse.Namespace, out: Console, report: Report) -> int:
     from modelport.pipeline.outdir import SET_ASIDE
+    from modelport.pipeline.report import print_parity
 
     for note in report.notes:
         if note.startswith(SET_ASIDE):  # always said: it is how the user undoes the replace

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST|all",
         help=f"runtimes that run the artifacts (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
     )
+    run.add_argument(
+        "--log-json", metavar="PATH", help="write every stage event (start, progress, end) as one JSON line, live"
+    )
     _timeout_flag(run)
     run.add_argument(
         "--target", metavar="onnxruntime==X.Y", help="ONNX files must load in this onnxruntime release (IR, opset)"

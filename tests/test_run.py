@@ -241,3 +241,21 @@ def test_stages_report_start_progress_and_end_while_they_run(tmp_path: Path) -> 
     skipped = [r.name for r in report.stages if r.status == "skipped"]
     assert all([e.kind for e in events if e.stage == name] == ["end"] for name in skipped)
     assert ended == [r.name for r in report.stages]  # on_stage: each record as its stage ends, in order
+
+
+def test_log_json_writes_every_stage_event_as_a_json_line(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    log = tmp_path / "events.jsonl"
+    result = cli("run", "--out", str(tmp_path / "out"), "--formats", "onnx", "--samples", "0", "--log-json", str(log))
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    ended = [e["record"]["name"] for e in events if e["kind"] == "end"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert ended == [s["name"] for s in manifest["stages"]]
+    assert {"stage": "onnx", "kind": "progress", "message": "loading model.onnx back"} in [
+        {k: e[k] for k in ("stage", "kind", "message") if k in e} for e in events
+    ]
+    assert all(isinstance(e["time"], float) for e in events)
+    refused = cli("run", "--out", str(tmp_path / "other"), "--log-json", str(tmp_path))
+    assert refused.code == 2 and "--log-json" in refused.err and not (tmp_path / "other").exists()
