@@ -17,20 +17,19 @@ TorchScript is code: :meth:`open` refuses a file outside a trusted folder before
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from pathlib import Path
 
-from modelport.errors import LoadError, UsageError
+from modelport.errors import LoadError
 from modelport.loaders.trust import require_trust
 from modelport.runtimes import _cpp_build as build
+from modelport.runtimes._cpp_runtime import CppRuntime
 from modelport.runtimes._cpp_session import ProgramSession
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+from modelport.runtimes.base import Artifact, Session
 
 __all__ = ["ENV_PROGRAM", "LibtorchRuntime"]
 
 ENV_PROGRAM = "MODELPORT_LIBTORCH_PROGRAM"
-_ENABLE = "modelport doctor --install (make runtimes in a clone)"
 
 
 def _torch_dir() -> Path | None:
@@ -80,15 +79,18 @@ class _LibtorchSession(ProgramSession):
         return ["--dtypes", dtypes, *(["--keyword"] if keyword else []), *signature.output_names]
 
 
-class LibtorchRuntime(Runtime):
+class LibtorchRuntime(CppRuntime):
     name = "libtorch"
     accepts = frozenset({"torchscript"})
-    language = "c++"
+    env_program = ENV_PROGRAM
+    build_time = "~30 s"
     description = "C++ torch::jit::load, built against the libtorch inside the installed torch wheel"
     apt_packages = ("g++", "nlohmann-json3-dev")
 
-    def _prepared(self) -> tuple[build.Recipe, str] | str:
-        """The recipe and the compiler, or why the program cannot be built here."""
+    def label(self, recipe: build.Recipe) -> str:
+        return f"libtorch {recipe.versions[0].removeprefix('torch ')}"
+
+    def prepared(self) -> tuple[build.Recipe, str] | str:
         torch_dir = _torch_dir()
         if torch_dir is None:
             return "torch is not installed in this Python"
@@ -102,51 +104,6 @@ class LibtorchRuntime(Runtime):
         if missing:
             return missing
         return _recipe(torch_dir, version), cxx
-
-    def available(self) -> Availability:
-        try:
-            return self._availability()
-        except Exception as e:  # never raises: a surprise is a reason, not a traceback
-            return Availability(reason=f"cannot inspect the libtorch toolchain: {e}", enable=_ENABLE)
-
-    def _availability(self) -> Availability:
-        explicit = os.environ.get(ENV_PROGRAM)
-        if explicit:
-            if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
-                return Availability(version=f"libtorch program {explicit} ({ENV_PROGRAM})")
-            return Availability(
-                reason=f"{ENV_PROGRAM}={explicit} is not an executable file", enable=f"unset {ENV_PROGRAM}"
-            )
-        prepared = self._prepared()
-        if isinstance(prepared, str):
-            return Availability(reason=prepared, enable=_ENABLE)
-        recipe, cxx = prepared
-        program = recipe.program(cxx)
-        state = str(program) if program.is_file() else "not built yet: built on first use (~30 s), or by make runtimes"
-        version = recipe.versions[0].removeprefix("torch ")
-        return Availability(
-            version=f"libtorch {version}", details={"program": state, "compiler": build.compiler_version(cxx)}
-        )
-
-    def program(self, *, build_it: bool) -> tuple[Path, float | None]:
-        """The program to run and the seconds it took to build now (None: nothing was built)."""
-        explicit = os.environ.get(ENV_PROGRAM)
-        if explicit:
-            return Path(explicit), None
-        prepared = self._prepared()
-        if isinstance(prepared, str):
-            raise LoadError(f"the libtorch runtime is not available: {prepared}; enable it with: {_ENABLE}")
-        recipe, cxx = prepared
-        if not build_it:
-            return recipe.program(cxx), None
-        return recipe.build(cxx, what=self.name)
-
-    def install(self) -> str | None:
-        try:
-            program, seconds = self.program(build_it=True)
-        except LoadError as e:
-            raise UsageError(str(e)) from e
-        return f"built {program} in {seconds:.0f} s" if seconds is not None else f"already built: {program}"
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
         # Before anything runs: torch::jit::load executes the code the file carries.

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.errors import LoadError, UsageError, one_line
+from modelport.errors import LoadError, one_line
 from modelport.runtimes import _cpp_build as build
+from modelport.runtimes._cpp_runtime import CppRuntime
 from modelport.runtimes._cpp_session import ProgramSession
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session, SetResult, Unsupported
+from modelport.runtimes.base import Artifact, Session, SetResult, Unsupported
 from modelport.runtimes.exchange import ProgramOutputs
 from modelport.runtimes.process import Finished, run_program, stderr_tail
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["ENV_PROGRAM", "OpencvRuntime"]
 
 ENV_PROGRAM = "MODELPORT_OPENCV_PROGRAM"
-_ENABLE = "modelport doctor --install (make runtimes in a clone)"
 INCLUDE = Path("/usr/include/opencv4")  # Debian's libopencv-*-dev (no opencv4.pc without libopencv-dev)
 UNSUPPORTED_EXIT = 3  # the program could not import the graph; its stderr names the node
 # OpenCV's importer wraps a node's failure as: Node [Where@ai.onnx]:(onnx_node!name) parse error: MESSAGE
@@ -176,15 +175,19 @@ class _OpencvSession(ProgramSession):
         return f"{what}{', ' if op else ''}OpenCV layer {layer_type})"
 
 
-class OpencvRuntime(Runtime):
+class OpencvRuntime(CppRuntime):
     name = "opencv"
     accepts = frozenset({"onnx"})
-    language = "c++"
+    env_program = ENV_PROGRAM
+    build_time = "~6 s"
     partial = True
     description = "OpenCV DNN's own ONNX importer and CPU kernels, from C++ (Debian's OpenCV)"
     apt_packages = ("g++", "libopencv-dnn-dev", "nlohmann-json3-dev")
 
-    def _prepared(self) -> tuple[build.Recipe, str] | str:
+    def label(self, recipe: build.Recipe) -> str:
+        return f"OpenCV {recipe.versions[0].removeprefix('opencv ')}"
+
+    def prepared(self) -> tuple[build.Recipe, str] | str:
         version = _opencv_version()
         if version is None or not (INCLUDE / "opencv2/dnn.hpp").is_file():
             return f"OpenCV DNN headers are missing ({INCLUDE}/opencv2/dnn.hpp; Debian package libopencv-dnn-dev)"
@@ -195,49 +198,6 @@ class OpencvRuntime(Runtime):
         if missing:
             return missing
         return _recipe(cxx, version), cxx
-
-    def available(self) -> Availability:
-        try:
-            return self._availability()
-        except Exception as e:  # never raises: a surprise is a reason, not a traceback
-            return Availability(reason=f"cannot inspect the OpenCV toolchain: {one_line(e)}", enable=_ENABLE)
-
-    def _availability(self) -> Availability:
-        explicit = os.environ.get(ENV_PROGRAM)
-        if explicit:
-            if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
-                return Availability(version=f"opencv program {explicit} ({ENV_PROGRAM})")
-            return Availability(
-                reason=f"{ENV_PROGRAM}={explicit} is not an executable file", enable=f"unset {ENV_PROGRAM}"
-            )
-        prepared = self._prepared()
-        if isinstance(prepared, str):
-            return Availability(reason=prepared, enable=_ENABLE)
-        recipe, cxx = prepared
-        program = recipe.program(cxx)
-        state = str(program) if program.is_file() else "not built yet: built on first use (~6 s), or by make runtimes"
-        return Availability(
-            version=f"OpenCV {recipe.versions[0].removeprefix('opencv ')}",
-            details={"program": state, "compiler": build.compiler_version(cxx)},
-        )
-
-    def program(self, *, build_it: bool) -> tuple[Path, float | None]:
-        """The program to run and the seconds it took to build now (None: nothing was built)."""
-        explicit = os.environ.get(ENV_PROGRAM)
-        if explicit:
-            return Path(explicit), None
-        prepared = self._prepared()
-        if isinstance(prepared, str):
-            raise LoadError(f"the opencv runtime is not available: {prepared}; enable it with: {_ENABLE}")
-        recipe, cxx = prepared
-        return recipe.build(cxx, what=self.name) if build_it else (recipe.program(cxx), None)
-
-    def install(self) -> str | None:
-        try:
-            program, seconds = self.program(build_it=True)
-        except LoadError as e:
-            raise UsageError(str(e)) from e
-        return f"built {program} in {seconds:.0f} s" if seconds is not None else f"already built: {program}"
 
     def unsupported(self, artifact: Artifact) -> str | None:
         # OpenCV's Mats hold what its layers compute: float32 (an int64 index input cannot even be set).
