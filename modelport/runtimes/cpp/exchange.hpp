@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -140,5 +141,29 @@ class Writer {
     fs::path folder_;
     json sets_ = json::array();
 };
+
+// Runs every set with run(set, seconds) -> outputs, a set that throws failing alone (message(e) says why),
+// then writes the index; returns the program's exit code.
+template <typename Run, typename Message>
+int answer_all(const std::string& folder, const std::vector<Set>& sets, Run run, Message message,
+               const json& runtime, double load_seconds) {
+    Writer writer(folder);
+    for (const auto& set : sets) {
+        try {
+            double seconds = 0;
+            const auto outputs = run(set, seconds);
+            writer.add(set.name, outputs, seconds);
+        } catch (const std::exception& e) {
+            writer.fail(set.name, message(e));
+        }
+    }
+    try {
+        writer.finish(runtime, load_seconds);
+    } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
 
 }  // namespace exchange

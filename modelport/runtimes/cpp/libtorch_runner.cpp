@@ -142,25 +142,13 @@ int main(int argc, char** argv) {
     }
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
 
-    exchange::Writer writer(argv[3]);
-    for (const auto& set : sets) {
-        try {
-            double seconds = 0;
-            const auto outputs = run_set(module, set, dtypes, names, keyword, seconds);
-            writer.add(set.name, outputs, seconds);
-        } catch (const std::exception& e) {
-            writer.fail(set.name, message(e));
-        }
-    }
     const exchange::json runtime = {{"name", "libtorch"},
                                     {"torch", TORCH_VERSION},
                                     {"threads", std::to_string(at::get_num_threads())},
                                     {"compiler", __VERSION__}};
-    try {
-        writer.finish(runtime, load_seconds);
-    } catch (const std::exception& e) {
-        std::cerr << e.what() << "\n";
-        return 1;
-    }
-    return 0;
+    const auto run = [&](const exchange::Set& set, double& seconds) {
+        return run_set(module, set, dtypes, names, keyword, seconds);
+    };
+    const auto why = [](const std::exception& e) { return message(e); };
+    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds);
 }

@@ -127,25 +127,11 @@ int main(int argc, char** argv) {
     if (!import_net(argv[1], net)) return 3;
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
 
-    exchange::Writer writer(argv[3]);
-    for (const auto& set : sets) {
-        try {
-            double seconds = 0;
-            const auto outputs = run_set(net, set, names, seconds);
-            writer.add(set.name, outputs, seconds);
-        } catch (const std::exception& e) {
-            writer.fail(set.name, e.what());
-        }
-    }
     const exchange::json runtime = {{"name", "opencv"},
                                     {"opencv", CV_VERSION},
                                     {"threads", std::to_string(cv::getNumThreads())},
                                     {"compiler", __VERSION__}};
-    try {
-        writer.finish(runtime, load_seconds);
-    } catch (const std::exception& e) {
-        std::cerr << e.what() << "\n";
-        return 1;
-    }
-    return 0;
+    const auto run = [&](const exchange::Set& set, double& seconds) { return run_set(net, set, names, seconds); };
+    const auto why = [](const std::exception& e) { return std::string(e.what()); };
+    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds);
 }
