@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from modelport.errors import LoadError, UsageError
 from modelport.runtimes import exchange
-from modelport.runtimes.base import Artifact, Session, SetResult
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session, SetResult
 from modelport.runtimes.cache import cache_dir, key
 from modelport.runtimes.process import run_program
 
@@ -32,6 +32,17 @@ ENABLE = "modelport doctor --install (make runtimes in a clone)"
 NPM_TIMEOUT = 900.0  # seconds: a cold npm ci fetches about 150 MB
 # onnxruntime-node's postinstall downloads CUDA providers from outside npm; its CPU build ships in the package.
 _NPM_ENV = {"ONNXRUNTIME_NODE_INSTALL": "skip", "npm_config_update_notifier": "false"}
+
+
+def ready(runtime: Runtime, artifact: Artifact) -> tuple[str, Availability]:
+    """The candidate's name and the runtime's state, once it is available and the artifact's main file is there."""
+    name = f"{artifact.format}@{runtime.name}"
+    state = runtime.available()
+    if not state.ok:
+        raise LoadError(f"{name}: {state.describe()}")
+    if not artifact.path.is_file():
+        raise LoadError(f"{name}: {artifact.files[0]} is missing from {artifact.folder}")
+    return name, state
 
 
 def node_executable() -> str | None:

@@ -78,12 +78,7 @@ class BrowserRuntime(Runtime):
         return None
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
-        name = f"{artifact.format}@{self.name}"
-        state = self.available()
-        if not state.ok:
-            raise LoadError(f"{name}: {state.describe()}")
-        if not artifact.path.is_file():
-            raise LoadError(f"{name}: {artifact.files[0]} is missing from {artifact.folder}")
+        name, state = _js.ready(self, artifact)
         why = self.unsupported(artifact)
         if why:
             raise Unsupported(f"{name}: {why}")

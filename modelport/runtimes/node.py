@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.errors import LoadError
 from modelport.runtimes import _js
 from modelport.runtimes.base import Artifact, Availability, Runtime, Session
 from modelport.runtimes.process import run_program
@@ -41,12 +40,7 @@ class NodeRuntime(Runtime):
         return _js.install_packages()
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
-        name = f"{artifact.format}@{self.name}"
-        state = self.available()
-        if not state.ok:
-            raise LoadError(f"{name}: {state.describe()}")
-        if not artifact.path.is_file():
-            raise LoadError(f"{name}: {artifact.files[0]} is missing from {artifact.folder}")
+        name, _ = _js.ready(self, artifact)
         node = str(_js.node_executable())
         env = {"NODE_PATH": str(_js.packages_dir() / "node_modules")}
 
