@@ -123,9 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEYFILE",
         help="also sign the manifest with this Ed25519 private key (from `modelport key create`), for sharing",
     )
-    run.add_argument("--quiet", action="store_true", help="print only the verdict line")
-    run.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
-    _ci_flags(run)
+    _output_flags(run)
 
     verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
     verify.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
@@ -175,9 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
     )
-    verify.add_argument("--quiet", action="store_true", help="print only the verdict line")
-    verify.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
-    _ci_flags(verify)
+    _output_flags(verify)
 
     key = sub.add_parser("key", help="create or show an Ed25519 key for signing manifests")
     key_sub = key.add_subparsers(dest="key_command", required=True, parser_class=_Parser)
@@ -207,6 +203,13 @@ def _edges_flag(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="lossy formats (fp16, int8) also gate on the synthetic edge sets (zeros, inputs x100)",
     )
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    """What run and verify print, and the CI outputs they write."""
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    parser.add_argument("--details", action="store_true", help="print every check, not only the failing ones")
+    _ci_flags(parser)
 
 
 def _ci_flags(parser: argparse.ArgumentParser) -> None:

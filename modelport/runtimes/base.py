@@ -60,6 +60,18 @@ class Availability:
         return f"not available: {self.reason}" + (f"; enable it with: {self.enable}" if self.enable else "")
 
 
+def python_module(module: str, package: str) -> Availability:
+    """A runtime in this process: available when ``module`` imports; its version is ``package``'s."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+        top = importlib.import_module(package)
+    except ImportError as e:
+        return Availability(reason=f"{module} does not import ({e})", enable=f"pip install {package}")
+    return Availability(version=f"{package} {getattr(top, '__version__', '?')}")
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One saved artifact as a runtime opens it; everything comes from the folder and its manifest."""

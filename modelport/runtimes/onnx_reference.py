@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import LoadError, one_line
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session, Unsupported
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session, Unsupported, python_module
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,12 +50,7 @@ class OnnxReferenceRuntime(Runtime):
     description = "onnx.reference.ReferenceEvaluator: onnx's reference implementation, in Python"
 
     def available(self) -> Availability:
-        try:
-            import onnx
-            from onnx.reference import ReferenceEvaluator  # noqa: F401
-        except ImportError as e:
-            return Availability(reason=f"onnx does not import ({e})", enable="pip install onnx")
-        return Availability(version=f"onnx {onnx.__version__}")
+        return python_module("onnx.reference", "onnx")
 
     def unsupported(self, artifact: Artifact) -> str | None:
         from modelport.loaders import load_onnx

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from modelport.errors import LoadError
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session, python_module
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,11 +41,7 @@ class OnnxRuntime(Runtime):
     description = "ONNX Runtime, CPU execution provider, in this process"
 
     def available(self) -> Availability:
-        try:
-            import onnxruntime
-        except ImportError as e:
-            return Availability(reason=f"onnxruntime does not import ({e})", enable="pip install onnxruntime")
-        return Availability(version=f"onnxruntime {onnxruntime.__version__}")
+        return python_module("onnxruntime", "onnxruntime")
 
     def open(self, artifact: Artifact, *, timeout: float) -> Session:
         return _OrtSession(artifact, f"{artifact.format}@{self.name}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import LoadError, one_line
-from modelport.runtimes.base import Artifact, Availability, Runtime, Session
+from modelport.runtimes.base import Artifact, Availability, Runtime, Session, python_module
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,8 +59,4 @@ def _keyword(artifact: Artifact) -> bool:
 
 
 def _torch_available() -> Availability:
-    try:
-        import torch
-    except ImportError as e:
-        return Availability(reason=f"torch does not import ({e})", enable="pip install torch")
-    return Availability(version=f"torch {torch.__version__}")
+    return python_module("torch", "torch")
