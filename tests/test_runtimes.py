@@ -216,3 +216,24 @@ def test_an_operator_the_onnx_reference_lacks_is_unsupported_naming_it(tmp_path:
     artifact = Artifact("onnx", "onnx", tmp_path, ("model.onnx",), signature)
     with pytest.raises(Unsupported, match=r"does not implement it: .*GlobalLpPool"):
         runtimes.get("onnx_reference").open(artifact, timeout=10)
+
+
+def test_a_set_a_session_cannot_run_by_design_is_remembered_for_the_skip() -> None:
+    """Found on BERT: onnx_reference's kernels raise on some sets; infer_all must keep the Unsupported, not bury it
+    in a set's error text, so that an unnamed partial runtime is skipped rather than failed."""
+    import numpy as np
+
+    from modelport.runtimes.base import Session, Unsupported
+
+    class Picky(Session):
+        name = "onnx@picky"
+
+        def infer(self, inputs):  # type: ignore[no-untyped-def]
+            if inputs["x"].shape[0] > 1:
+                raise Unsupported("no kernel for a batch above 1")
+            return {"y": inputs["x"] * 2}
+
+    session = Picky()
+    results = session.infer_all([{"x": np.ones((1, 2))}, {"x": np.ones((3, 2))}])
+    assert results[0].outputs is not None and results[1].error and "no kernel" in results[1].error
+    assert isinstance(session.unsupported, Unsupported) and "no kernel" in str(session.unsupported)

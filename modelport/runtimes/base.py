@@ -106,6 +106,9 @@ class Session(ABC):
     load_seconds: float | None = None  # the runtime's own load time, when it measured one
     # What the runtime reported about itself while running (versions, a browser's user agent), recorded per candidate.
     facts: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated in place
+    # Why some input set could not run at all, by design (an operator, a kernel's limit): that set fails, and
+    # this lets the candidate be skipped when nothing it did compute was wrong.
+    unsupported: Unsupported | None = None
 
     @abstractmethod
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -123,6 +126,8 @@ class Session(ABC):
                 outputs = self.infer(inputs)
             except Exception as e:
                 raise_if_interrupted(e)
+                if isinstance(e, Unsupported):
+                    self.unsupported = self.unsupported or e
                 results.append(SetResult(error=f"{type(e).__name__}: {one_line(e)}"))
                 continue
             results.append(SetResult(outputs=outputs, seconds=time.perf_counter() - start))

@@ -127,9 +127,6 @@ class _OpencvSession(ProgramSession):
     def __init__(self, name: str, program: Path, artifact: Artifact, *, timeout: float, version: str) -> None:
         super().__init__(name, program, artifact, timeout=timeout)
         self.version = version
-        # A layer OpenCV could not run on some set: that set fails, and this says why, so that the candidate
-        # can be skipped when nothing else failed (the other sets' numbers are still compared).
-        self.unsupported: Unsupported | None = None
 
     def environment(self) -> dict[str, str]:
         return {"OPENCV_LOG_LEVEL": "ERROR"}
