@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelport.format_record import FormatRecord
 from modelport.pipeline.settings import RunSettings
+from modelport.profiling.records import Profile
 from modelport.signature import Signature
 from modelport.signing import SignatureStatus
 from modelport.validators.records import CandidateResult, Category, OutputCheck, Tolerance, Verdict
@@ -160,6 +161,7 @@ class Report(_Record):
     candidates: list[CandidateResult]
     determinism: Determinism | None = None  # set when --check-determinism ran
     lost_coverage: list[LostSet] = []  # generated input sets dropped because the original fails on them
+    profile: Profile | None = None  # set when --profile ran
     notes: list[str] = []
     verdict: Verdict
     output_dir: str | None = None  # where the folder was written; not part of the manifest file

@@ -1,0 +1,1 @@
+"""Latency profiles per candidate (``run --profile``, ``modelport profile DIR``)."""
