@@ -267,3 +267,66 @@ def test_cosine_gate_fails_a_lossy_candidate_pointing_elsewhere() -> None:
     got = check(ref, cand, tol)
     assert got.verdict == "fail" and got.category == "accuracy" and "cosine" in (got.message or "")
     assert got.top1_agreement == 1.0
+
+
+def _identical_cases() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    floats = rng.standard_normal((40, 30)).astype(np.float32)
+    special = floats.copy()
+    special[0, :3] = [np.nan, np.inf, -np.inf]
+    special[1, :4] = 0.0
+    return [
+        ("float32", floats),
+        ("nan-inf-zeros", special),
+        ("all-zero", np.zeros((8, 50), np.float32)),
+        ("all-nan", np.full((3, 70), np.nan, np.float32)),
+        ("float16-1d", rng.standard_normal(300).astype(np.float16)),
+        ("float64-3d", rng.standard_normal((4, 5, 6))),
+        ("int64", rng.integers(-5, 5, (20, 20))),
+        ("bool", rng.random((10, 30)) > 0.5),
+        ("strided", floats.T),
+        ("one-column", floats[:, :1].copy()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "tol",
+    [
+        Tolerance(atol=1e-5, rtol=1e-5),
+        Tolerance(atol=0.0, rtol=1e-3),
+        Tolerance(atol=0.0, rtol=0.0),
+        Tolerance(atol=1e-2, rtol=0.05, rtol_scope="tensor", min_cosine=0.99),
+        Tolerance(atol=100.0, rtol=0.0),
+    ],
+    ids=["default", "rtol-only", "exact", "tensor-scope", "vacuous"],
+)
+@pytest.mark.parametrize("case", _identical_cases(), ids=lambda c: c[0])
+def test_identical_arrays_streamed_give_the_element_wise_record(
+    case: tuple[str, np.ndarray], tol: Tolerance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big bit-identical arrays skip the float64 temporaries (validators/identical.py): same record, bounded memory."""
+    from modelport.validators import compare, identical
+
+    _, array = case
+    full = compare_array(array, array.copy(), tol, input_set="s", output="o")
+    monkeypatch.setattr(compare, "STREAM_MIN", 1)
+    monkeypatch.setattr(identical, "CHUNK", 7)  # many chunks, one of them short
+    streamed = compare_array(array, array.copy(), tol, input_set="s", output="o")
+    assert streamed.model_dump(exclude={"cosine"}) == full.model_dump(exclude={"cosine"})
+    assert (streamed.cosine is None) == (full.cosine is None)
+    if full.cosine is not None:
+        assert streamed.cosine == pytest.approx(full.cosine, abs=1e-12)
+
+
+def test_streamed_path_is_taken_only_for_identical_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelport.validators import compare
+
+    monkeypatch.setattr(compare, "STREAM_MIN", 1)
+    ref = np.ones((10, 10), np.float32)
+    cand = ref.copy()
+    cand[9, 9] = np.nextafter(np.float32(1), np.float32(2))  # one ulp, in the last chunk
+    check = compare_array(ref, cand, Tolerance(atol=0.0, rtol=0.0), input_set="s", output="o")
+    assert check.verdict == "fail" and check.mismatches == 1 and not check.bit_exact
+    negzero = np.zeros(5, np.float32)
+    check = compare_array(negzero, -negzero, Tolerance(atol=0.0, rtol=0.0), input_set="s", output="o")
+    assert check.verdict == "pass" and not check.bit_exact  # -0.0 equals 0.0 but is not the same bits

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from modelport.validators.identical import same_bytes
+
 __all__ = ["FOLD_RTOL", "AnchorTensors", "Match", "match_tensors"]
 
 FOLD_RTOL = 1e-5  # of the folded tensor's largest value: float32 rounding of the fold stays far below
@@ -201,7 +203,7 @@ class _Matcher:
             if anchor is None or ref is None or (not anchor.exact_names and ref.shape != t.shape):
                 left.append(key)
                 continue
-            same = ref.shape == t.shape and ref.dtype == t.dtype and ref.tobytes() == t.tobytes()
+            same = same_bytes(ref, t)  # chunked: a 1 GB tensor is never copied whole
             if not same and not anchor.exact_names:
                 # An ONNX tensor may keep its name on folded values: only a fold explains that, never
                 # another tensor's values (a layer's weights copied over the next one's must fail).
