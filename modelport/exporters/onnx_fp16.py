@@ -9,9 +9,9 @@ from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, float32_only, read_graph
+from modelport.exporters.onnx_save import data_file, file_roles, save_onnx
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
-from modelport.fsutil import atomic_write
 from modelport.loaders import load_onnx
 from modelport.validators.records import Tolerance
 
@@ -92,22 +92,27 @@ class OnnxFp16Exporter(Exporter):
         convert_float_to_float16 = require("onnxruntime.transformers.float16", "onnxruntime").convert_float_to_float16
         notes: list[str] = []
         with base_onnx(request) as source:
-            fp32_bytes = source.stat().st_size
+            fp32_bytes = sum(p.stat().st_size for p in (source, data_file(source)) if p.exists())
             try:
                 with collect_warnings(notes, loggers=("onnxruntime",), capture_output=True):
-                    model = convert_float_to_float16(load_onnx(source), keep_io_types=True)
+                    # Over 2 GiB, shape inference must read the file (infer_shapes_path): the model cannot be
+                    # serialized in memory. The file is this run's own export, in its staging folder.
+                    big = data_file(source).exists()
+                    model = convert_float_to_float16(str(source) if big else load_onnx(source), keep_io_types=True)
                 sort_nodes(model.graph)
             except Exception as e:
                 raise ExportError(f"float16 conversion failed: {one_line(e)}") from e
-        with atomic_write(request.folder / FILE) as fh:
-            fh.write(model.SerializeToString())
         path = request.folder / FILE
+        save_onnx(model, path)  # with model.fp16.onnx.data beside it when its tensors pass 1.8 GB
+        del model
         check_onnx_file(path)
-        size = path.stat().st_size
+        files, roles = file_roles(path)
+        size = sum((request.folder / f).stat().st_size for f in files)
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
-            files=[FILE],
+            files=files,
+            roles=roles,
             details={"bytes": size, "fp32_bytes": fp32_bytes, "size_vs_fp32": round(size / fp32_bytes, 3)},
             notes=notes,
         )

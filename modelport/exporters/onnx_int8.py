@@ -14,9 +14,9 @@ from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, float32_only, op_types, read_graph
+from modelport.exporters.onnx_save import data_file, file_roles, onnx_output, over_limit
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
-from modelport.fsutil import atomic_path
 from modelport.loaders import load_onnx
 from modelport.validators.records import Tolerance
 
@@ -131,6 +131,13 @@ def _size_note(ratio: float, shares: list[WeightShare], float_share: float) -> s
     )
 
 
+def _inline(target: Path) -> None:
+    """Rewrite a quantized graph saved with external data as one self-contained file (it fits in protobuf)."""
+    model = load_onnx(target)
+    data_file(target).unlink()
+    target.write_bytes(model.SerializeToString())  # in onnx_output's scratch folder: moved into place after
+
+
 class OnnxInt8Exporter(Exporter):
     name = "onnx_int8"
     main_file = FILE
@@ -150,19 +157,28 @@ class OnnxInt8Exporter(Exporter):
         quantization = require("onnxruntime.quantization", "onnxruntime")
         QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
         notes: list[str] = []
+        path = request.folder / FILE
         with base_onnx(request) as source:
-            fp32_bytes = source.stat().st_size
+            fp32_bytes = sum(p.stat().st_size for p in (source, data_file(source)) if p.exists())
+            # Over 2 GiB the quantizer must keep tensors outside the protobuf while it works (shape inference
+            # serializes the model); its result is written as one file again when it is small enough.
+            external = over_limit(fp32_bytes)
             try:
                 with (
                     collect_warnings(notes, loggers=("onnxruntime", "root"), capture_output=True),
-                    atomic_path(request.folder / FILE) as tmp,
+                    onnx_output(path) as target,
                 ):
                     quantize_dynamic(
-                        str(source), str(tmp), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
+                        str(source),
+                        str(target),
+                        op_types_to_quantize=["MatMul", "Gemm"],
+                        weight_type=QuantType.QInt8,
+                        use_external_data_format=external,
                     )
+                    if external and not over_limit(data_file(target).stat().st_size):
+                        _inline(target)
             except Exception as e:
                 raise ExportError(f"onnxruntime dynamic quantization failed: {one_line(e)}") from e
-        path = request.folder / FILE
         ops = op_types(path)
         integer = {op: n for op, n in ops.items() if op in INTEGER_OPS}
         if not integer:
@@ -171,14 +187,16 @@ class OnnxInt8Exporter(Exporter):
                 "none): leave onnx_int8 out of --formats"
             )
         check_onnx_file(path)
-        size = path.stat().st_size
+        files, roles = file_roles(path)
+        size = sum((request.folder / f).stat().st_size for f in files)
         shares, float_share = float_weight_ops(load_onnx(path, load_external_data=False))
         if size > 0.8 * fp32_bytes:
             notes.append(_size_note(size / fp32_bytes, shares, float_share))
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
-            files=[FILE],
+            files=files,
+            roles=roles,
             details={
                 "bytes": size,
                 "fp32_bytes": fp32_bytes,

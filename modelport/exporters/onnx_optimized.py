@@ -11,8 +11,8 @@ from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, op_types
 from modelport.exporters.onnx_format import no_bfloat16
+from modelport.exporters.onnx_save import data_file, file_roles, onnx_output
 from modelport.exporters.runtime import require
-from modelport.fsutil import atomic_path
 from modelport.validators.records import Tolerance
 
 __all__ = ["OnnxOptimizedExporter"]
@@ -52,19 +52,32 @@ class OnnxOptimizedExporter(Exporter):
             options = ort.SessionOptions()
             options.log_severity_level = 3
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            path = request.folder / FILE
             try:
-                with atomic_path(request.folder / FILE) as tmp:
-                    options.optimized_model_filepath = str(tmp)
-                    ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
+                with onnx_output(path) as target:
+                    options.optimized_model_filepath = str(target)
+                    if data_file(source).exists():
+                        # Its own data file: without it, the graph would point at model.onnx.data (and need it).
+                        options.add_session_config_entry(
+                            "session.optimized_model_external_initializers_file_name", data_file(target).name
+                        )
+                        options.add_session_config_entry(
+                            "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+                        )
+                    session = ort.InferenceSession(
+                        str(source), sess_options=options, providers=["CPUExecutionProvider"]
+                    )
+                    del session  # its copy of the weights goes before the next stage
             except Exception as e:
                 raise ExportError(f"onnxruntime could not optimize the graph: {one_line(e)}") from e
-        path = request.folder / FILE
         check_onnx_file(path)
         after = op_types(path)
+        files, roles = file_roles(path)
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
-            files=[FILE],
+            files=files,
+            roles=roles,
             details={
                 "level": "extended",
                 "nodes_before": sum(before.values()),
