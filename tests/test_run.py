@@ -18,7 +18,7 @@ from modelport.pipeline.golden import read_npz
 from modelport.pipeline.records import SCHEMA_VERSION
 
 STAGES = ["build", "tensors", *ALL_FORMATS, "validate", "determinism", "profile", "manifest"]
-SKIPPED = {"onnx_fp16", "onnx_int8", "determinism"}  # not in the default run
+SKIPPED = {"onnx_fp16", "onnx_int8", "determinism", "profile"}  # not in the default run
 CANDIDATES = DEFAULT_CANDIDATES
 SETS = [
     ("example", "example"),
