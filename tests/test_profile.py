@@ -88,7 +88,9 @@ def test_profile_dir_loads_no_program_from_an_untrusted_folder(artifact_copy: Pa
     profile = read_manifest(artifact_copy).profile
     assert profile is not None and profile.rows == []
     (skip,) = profile.skipped
-    assert skip.candidate == "torchscript@torchscript" and "not trusted" in skip.reason
+    # Refused before any process starts (the loaders' own gate would refuse it too, in the worker).
+    assert skip.candidate == "torchscript@torchscript"
+    assert "is a program" in skip.reason and "not trusted" in skip.reason
     assert "manifest.sig: absent" in result.out
 
 
@@ -149,6 +151,10 @@ def test_percentiles_match_numpy_and_the_fastest_has_the_lowest_median() -> None
     times = list(np.random.default_rng(0).exponential(1e-3, size=101))
     for q in (50, 95):
         assert math.isclose(percentile(sorted(times), q), float(np.percentile(times, q)), rel_tol=1e-12)
+    row = latency_row("onnx@onnxruntime", 4, times, warmup=3, threads=2, timed_in="process")
+    assert math.isclose(row.p50_ms, float(np.percentile(times, 50)) * 1e3, rel_tol=1e-12)
+    assert math.isclose(row.p95_ms, float(np.percentile(times, 95)) * 1e3, rel_tol=1e-12)
+    assert row.iterations == 101 and math.isclose(row.mean_ms, float(np.mean(times)) * 1e3, rel_tol=1e-12)
     steady = latency_row("a@torch", 8, [2e-3, 3e-3], warmup=0, threads=1, timed_in="process")
     jumpy = latency_row("b@onnxruntime", 8, [1e-3, 5e-3], warmup=0, threads=1, timed_in="process")  # lower min
     assert steady.p50_ms == 2.5 and jumpy.p50_ms == 3.0 and fastest_by_batch([jumpy, steady]) == {"8": "a@torch"}
