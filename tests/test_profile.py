@@ -19,6 +19,7 @@ import modelport
 from modelport.errors import LoadError
 from modelport.pipeline.manifest import read_manifest
 from modelport.pipeline.records import Report
+from modelport.pipeline.stages import StageEvent
 from modelport.profiling.figures import fastest_by_batch, latency_row, parse_batch_sizes, percentile
 from modelport.profiling.records import Profile
 from modelport.profiling.worker import batch_plan, tile
@@ -42,10 +43,13 @@ def check_profile(profile: Profile, expected: set[tuple[str, int]]) -> None:
         assert profile.fastest[str(batch)] == min(at, key=lambda r: r.p50_ms).candidate
 
 
+EVENTS: list[StageEvent] = []
+
+
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory: pytest.TempPathFactory) -> Report:
     folder = tmp_path_factory.mktemp("profile") / "mlp"
-    return modelport.run("mlp", out=folder, profile=True, batch_sizes="1,8")
+    return modelport.run("mlp", out=folder, profile=True, batch_sizes="1,8", on_event=EVENTS.append)
 
 
 def test_run_profile_times_every_passing_candidate_at_every_batch_size(profiled: Report) -> None:
@@ -57,6 +61,11 @@ def test_run_profile_times_every_passing_candidate_at_every_batch_size(profiled:
     for row in profiled.profile.rows:  # the Python runtimes, each in its own process, say their threads
         assert row.runtime in IN_PROCESS and row.timed_in == "process"
         assert row.threads is not None and row.threads >= 1
+
+
+def test_run_profile_reports_progress_candidate_by_candidate(profiled: Report) -> None:
+    said = [e.message or "" for e in EVENTS if e.stage == "profile" and e.kind == "progress"]
+    assert [m.split()[1] for m in said] == [c.candidate for c in profiled.candidates if c.verdict == "pass"]
 
 
 def test_run_profile_is_in_the_manifest_and_report_and_verify_passes(profiled: Report) -> None:
