@@ -93,6 +93,8 @@ def _run_command(args: argparse.Namespace, run: Any, on_stage: Any, on_event: An
         check_determinism=args.check_determinism,
         target=args.target,
         strict_edges=args.strict_edges,
+        profile=args.profile,
+        batch_sizes=args.batch_sizes,
         force=args.force,
         sign_with=args.sign_with,
         on_stage=on_stage,
@@ -113,6 +115,10 @@ def _finish_run(args: argparse.Namespace, out: Console, report: Report) -> int:
         for note in notes:
             _plain(out, f"  note: {note}")
         print_parity(out, report, details=args.details)
+        if report.profile is not None:
+            from modelport.profiling.table import print_profile
+
+            print_profile(out, report.profile)
     _plain(out, f"verdict: {report.verdict.upper()}  ({report.output_dir})")
     from modelport.pipeline.ci_outputs import write_ci_outputs
 
@@ -246,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, out)
         if args.command == "key":
             return _cmd_key(args, out)
+        if args.command == "profile":
+            from modelport.profiling.command import profile_command
+
+            return profile_command(args, out)
         if args.command == "doctor":
             from modelport.runtimes.doctor import doctor
 

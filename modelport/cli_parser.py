@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEYFILE",
         help="also sign the manifest with this Ed25519 private key (from `modelport key create`), for sharing",
     )
+    _profile_flags(run, "--profile")
     _output_flags(run)
 
     verify = sub.add_parser("verify", help="check an artifact folder's hashes and replay its golden data")
@@ -175,6 +176,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_flags(verify)
 
+    profile = sub.add_parser("profile", help="time every candidate of an artifact folder at several batch sizes")
+    profile.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
+    profile.add_argument(
+        "--runtimes",
+        metavar="LIST|all",
+        help=f"runtimes to time (default {','.join(runtimes.DEFAULT)}; all: {_all_runtimes()})",
+    )
+    _profile_flags(profile, None)
+    _timeout_flag(profile)
+    profile.add_argument(
+        "--trusted-key", action="append", default=[], metavar="FILE.pub", help="an Ed25519 public key trusted here"
+    )
+    profile.add_argument(
+        "--trust",
+        action="store_true",
+        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
+    )
+    profile.add_argument(
+        "--sign-with", metavar="KEYFILE", help="renew a valid signature with this Ed25519 private key too"
+    )
+    profile.add_argument("--json", metavar="PATH", help="also write the profile as JSON here (outside the folder)")
+
     key = sub.add_parser("key", help="create or show an Ed25519 key for signing manifests")
     key_sub = key.add_subparsers(dest="key_command", required=True, parser_class=_Parser)
     create = key_sub.add_parser("create", help="write a new private key (PEM, mode 0600) at PATH and PATH.pub")
@@ -186,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the same as JSON")
     doctor.add_argument("--install", action="store_true", help="install what is missing first (make runtimes)")
     return parser
+
+
+def _profile_flags(parser: argparse.ArgumentParser, switch: str | None) -> None:
+    if switch is not None:
+        parser.add_argument(
+            switch,
+            action="store_true",
+            help="time every candidate that passed (p50, p95, items/s) at --batch-sizes, each in its own process",
+        )
+    parser.add_argument("--batch-sizes", metavar="LIST", help="batch sizes to time, e.g. 1,8,64 (the default)")
 
 
 def _timeout_flag(parser: argparse.ArgumentParser) -> None:

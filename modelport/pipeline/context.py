@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from modelport.pipeline.records import Determinism, Golden, LostSet
     from modelport.pipeline.settings import RunSettings
     from modelport.pipeline.stages import StageRunner
+    from modelport.profiling.records import Profile
 
 __all__ = ["RunContext"]
 
@@ -46,6 +47,7 @@ class RunContext:
     candidates: list[CandidateResult] = field(default_factory=list)
     lost: list[LostSet] = field(default_factory=list)
     determinism: Determinism | None = None
+    profile: Profile | None = None  # --profile
 
     @property
     def folder(self) -> Path:

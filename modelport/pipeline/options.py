@@ -90,6 +90,7 @@ class RunOptions:
     strict_edges: bool = False  # lossy formats gate on synthetic edge sets too
     runtimes: Selection = field(default_factory=lambda: Selection(DEFAULT_RUNTIMES))  # --runtimes
     runtime_timeout: float | None = None  # --runtime-timeout: seconds per runtime program
+    profile: tuple[int, ...] | None = None  # --profile: the batch sizes to time every passing candidate at
 
     def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
         """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
@@ -118,6 +119,8 @@ class RunOptions:
         runtime_timeout: object = None,
         target: object = None,
         strict_edges: object = False,
+        profile: object = False,
+        batch_sizes: object = None,
     ) -> RunOptions:
         selected = exporters.parse_formats(",".join(string_list(formats, "--formats")) if formats is not None else None)
         chosen = (
@@ -165,7 +168,20 @@ class RunOptions:
             strict_edges=bool(strict_edges),
             runtimes=chosen,
             runtime_timeout=check_timeout(runtime_timeout),
+            profile=_profile(profile, batch_sizes),
         )
+
+
+def _profile(profile: object, batch_sizes: object) -> tuple[int, ...] | None:
+    from modelport.profiling.figures import parse_batch_sizes
+
+    if batch_sizes is not None and not profile:
+        raise UsageError("--batch-sizes sets the sizes --profile times; add --profile")
+    if not profile:
+        return None
+    if batch_sizes is not None and not isinstance(batch_sizes, str | list | tuple):
+        raise UsageError(f"--batch-sizes takes sizes such as 1,8,64, got {type(batch_sizes).__name__}")
+    return parse_batch_sizes(batch_sizes)
 
 
 def _target(value: object) -> Target | None:

@@ -272,6 +272,10 @@ def render_markdown(report: Report) -> str:
     if edge_rows:
         lines += ["", "### Edge cases (zeros, large magnitudes)", ""]
         lines += _md_table(PARITY_COLUMNS, edge_rows)
+    if report.profile is not None:
+        from modelport.profiling.table import markdown_lines
+
+        lines += ["", *markdown_lines(report.profile)]
     lines += ["", "## Stages", ""]
     stage_rows = [[s.name, s.status, f"{s.seconds:.3f}", s.reason or ""] for s in report.stages]
     lines += _md_table(["stage", "status", "seconds", "reason"], stage_rows)

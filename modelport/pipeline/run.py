@@ -46,6 +46,8 @@ def run(
     check_determinism: bool = False,
     target: str | None = None,
     strict_edges: bool = False,
+    profile: bool = False,
+    batch_sizes: str | Sequence[int] | None = None,
     force: bool = False,
     sign_with: str | Path | None = None,
     on_stage: Callable[[StageRecord], None] | None = None,
@@ -56,7 +58,8 @@ def run(
     ``model`` is a ``--model`` SPEC, or from Python an ``nn.Module`` (used with its current
     weights, with ``example_inputs``) or a callable. ``inputs`` are ``--input NAME=SHAPE[:DTYPE]``
     declarations, ``inputs_file`` is ``--inputs``, ``dynamic`` is ``--dynamic NAME:AXIS=label,...``.
-    Raises UsageError for bad arguments
+    ``profile`` times every candidate that passed at ``batch_sizes`` (default 1, 8, 64) into
+    ``report.profile``. Raises UsageError for bad arguments
     before anything is written. A failing stage or parity check does not raise: it makes
     ``report.verdict == "fail"``.
     """
@@ -78,6 +81,8 @@ def run(
         runtime_timeout=runtime_timeout,
         target=target,
         strict_edges=strict_edges,
+        profile=profile,
+        batch_sizes=batch_sizes,
     )
     source = resolve_model(model, example_inputs)
     if check_determinism and not isinstance(model, str):
@@ -140,6 +145,8 @@ def _settings(options: RunOptions, spec: str, target: str | None) -> RunSettings
         target=target,
         strict_edges=options.strict_edges,
         runtimes=list(options.runtimes.names),
+        profile=options.profile is not None,
+        batch_sizes=list(options.profile or ()),
     )
 
 

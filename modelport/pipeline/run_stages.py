@@ -30,6 +30,7 @@ from modelport.pipeline.stages import Stage
 from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.pipeline.verify_weights import weights_notes
+from modelport.profiling.stage import ProfileStage
 from modelport.runtimes.plan import pairings
 from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import not_run, vacuous_notes
@@ -227,6 +228,7 @@ def run_stages(ctx: RunContext) -> Report:
         runner.run(ExportStage(name), ctx)
     runner.run(ValidateStage(), ctx)
     runner.run(DeterminismStage(), ctx)
+    runner.run(ProfileStage(), ctx)
     ok = all(r.status != "failed" for r in runner.records) and all(c.verdict == "pass" for c in ctx.candidates)
     built = ctx.model
     report = Report(
@@ -242,6 +244,7 @@ def run_stages(ctx: RunContext) -> Report:
         stages=runner.records,
         candidates=ctx.candidates,
         determinism=ctx.determinism,
+        profile=ctx.profile,
         lost_coverage=ctx.lost,
         verdict="pass" if ok else "fail",
     )

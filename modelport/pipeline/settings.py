@@ -45,6 +45,8 @@ class RunSettings(BaseModel):
     target: str | None = None  # --target onnxruntime==X.Y
     strict_edges: bool = False
     runtimes: list[str] = ["torch", "torchscript", "onnxruntime"]
+    profile: bool = False  # --profile: latency of every candidate that passed
+    batch_sizes: list[int] = []  # --batch-sizes for --profile
 
     @model_validator(mode="before")
     @classmethod

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 
 from modelport.errors import LoadError, one_line, raise_if_interrupted
 from modelport.runtimes.base import Artifact, Session, SetResult, Unsupported
-from modelport.runtimes.exchange import ProgramOutputs, read_sets, write_sets
+from modelport.runtimes.exchange import ProgramOutputs, program_timing, read_sets, write_sets
 from modelport.runtimes.process import Finished, run_program, stderr_tail
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from modelport.profiling.loop import Timing
+    from modelport.profiling.records import ProfileSettings
 
 __all__ = ["ProgramSession"]
 
@@ -79,7 +82,17 @@ class ProgramSession(Session):
             message = one_line(e, limit=800) if isinstance(e, LoadError) else f"{type(e).__name__}: {one_line(e)}"
             return [SetResult(error=message) for _ in sets]
 
+    def profile(self, inputs: Mapping[str, np.ndarray], settings: ProfileSettings) -> Timing:
+        """The calls timed inside the program (std::chrono::steady_clock), never across the pipe."""
+        answer = self._exchange([inputs], settings.model_dump())
+        return program_timing(self.name, answer, settings, self.facts)
+
     def _run(self, sets: Sequence[Mapping[str, np.ndarray]]) -> list[SetResult]:
+        return self.answered(self._exchange(sets), sets)
+
+    def _exchange(
+        self, sets: Sequence[Mapping[str, np.ndarray]], profile: Mapping[str, float] | None = None
+    ) -> ProgramOutputs:
         signature = self.artifact.signature
         names = [str(k) for k in range(len(sets))]
         with tempfile.TemporaryDirectory(prefix="modelport-cpp-") as tmp:
@@ -88,6 +101,7 @@ class ProgramSession(Session):
             write_sets(
                 inputs,
                 [(n, {s.name: feeds[s.name] for s in signature.inputs}) for n, feeds in zip(names, sets, strict=True)],
+                profile,
             )
             command = [str(self.program), str(self.artifact.path), str(inputs), str(outputs), *self.arguments()]
             finished = run_program(command, what=self.name, timeout=self.timeout, env=self.environment(), check=False)
@@ -96,4 +110,4 @@ class ProgramSession(Session):
             answer = read_sets(outputs, names, signature.output_names, self.name)
         self.load_seconds = answer.load_seconds
         self.facts = {**self.facts, **answer.runtime}
-        return self.answered(answer, sets)
+        return answer

@@ -20,10 +20,14 @@ from modelport.errors import LoadError, UsageError
 from modelport.runtimes import exchange
 from modelport.runtimes.base import Artifact, Availability, Runtime, Session, SetResult
 from modelport.runtimes.cache import cache_dir, key
+from modelport.runtimes.exchange import program_timing
 from modelport.runtimes.process import run_program
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from modelport.profiling.loop import Timing
+    from modelport.profiling.records import ProfileSettings
 
 __all__ = ["JS_DIR", "ProgramSession", "install_packages", "node_executable", "package_version", "packages_dir"]
 
@@ -153,17 +157,28 @@ class ProgramSession(Session):
     def infer_all(self, sets: Sequence[Mapping[str, np.ndarray]]) -> list[SetResult]:
         if not sets:
             return []
+        answer = self._exchange(sets)
+        return [SetResult(outputs=o, error=e, seconds=s) for _, o, e, s in answer.sets]
+
+    def profile(self, inputs: Mapping[str, np.ndarray], settings: ProfileSettings) -> Timing:
+        """The calls timed inside the program (performance.now()), never across the pipe."""
+        answer = self._exchange([inputs], settings.model_dump())
+        return program_timing(self.name, answer, settings, self.facts)
+
+    def _exchange(
+        self, sets: Sequence[Mapping[str, np.ndarray]], profile: Mapping[str, float] | None = None
+    ) -> exchange.ProgramOutputs:
         signature = self._artifact.signature
         names = [f"set{k}" for k in range(len(sets))]
         with tempfile.TemporaryDirectory(prefix="modelport-js-") as tmp:
             inputs, outputs = Path(tmp) / "inputs", Path(tmp) / "outputs"
-            exchange.write_sets(inputs, [(n, self._feeds(s)) for n, s in zip(names, sets, strict=True)])
+            exchange.write_sets(inputs, [(n, self._feeds(s)) for n, s in zip(names, sets, strict=True)], profile)
             outputs.mkdir()
             self._runner(inputs, outputs, Path(tmp), self._timeout)
             answer = exchange.read_sets(outputs, names, signature.output_names, self.name)
         self.facts = {**self._known, **answer.runtime}
         self.load_seconds = answer.load_seconds
-        return [SetResult(outputs=o, error=e, seconds=s) for _, o, e, s in answer.sets]
+        return answer
 
     def _feeds(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [spec.name for spec in self._artifact.signature.inputs if spec.name not in inputs]

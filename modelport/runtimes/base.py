@@ -22,6 +22,8 @@ from modelport.errors import LoadError
 if TYPE_CHECKING:
     import numpy as np
 
+    from modelport.profiling.loop import Timing
+    from modelport.profiling.records import ProfileSettings
     from modelport.signature import Signature
 
 __all__ = ["Artifact", "ArtifactKind", "Availability", "Runtime", "Session", "SetResult"]
@@ -132,6 +134,15 @@ class Session(ABC):
                 continue
             results.append(SetResult(outputs=outputs, seconds=time.perf_counter() - start))
         return results
+
+    def profile(self, inputs: Mapping[str, np.ndarray], settings: ProfileSettings) -> Timing:
+        """Time ``infer`` on one input set (``modelport profile``): in this process, by default.
+
+        A runtime in another program overrides this to time the calls inside that program.
+        """
+        from modelport.profiling.loop import Timing, time_calls
+
+        return Timing(times=time_calls(lambda: self.infer(inputs), settings), warmup=settings.warmup)
 
     def close(self) -> None:  # noqa: B027 - most sessions hold nothing to release
         """Release what ``open`` acquired (processes, sessions); safe to call twice."""

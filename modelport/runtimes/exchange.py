@@ -11,7 +11,10 @@ One folder holds a JSON index and one raw file per tensor:
 A program reads ``inputs/sets.json`` and writes ``outputs/sets.json`` in the same form (one entry
 per input set, in the same order, with the outputs by signature name), plus, per set, either
 ``tensors`` or ``"error": "one line"``, and at the top level optional ``"runtime"`` (name, version,
-anything worth recording) and ``"load_seconds"``; each set may carry ``"seconds"``. Raw bytes
+anything worth recording) and ``"load_seconds"``; each set may carry ``"seconds"``.
+For a latency profile the input index also holds ``"profile": {"warmup", "min_iterations", "min_seconds",
+"max_iterations", "max_seconds"}`` (``ProfileSettings``): the program then runs each set repeatedly by
+that rule and adds ``"times"`` (seconds per timed call, by its own clock) and ``"warmup"`` to the set. Raw bytes
 and JSON need no library in any language; modelport checks everything it reads back (names,
 dtypes, shapes, sizes, paths inside the folder) before a number is compared.
 """
@@ -30,7 +33,10 @@ from modelport.errors import LoadError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DTYPES", "ProgramOutputs", "read_sets", "write_sets"]
+    from modelport.profiling.loop import Timing
+    from modelport.profiling.records import ProfileSettings
+
+__all__ = ["DTYPES", "ProgramOutputs", "program_timing", "read_sets", "write_sets"]
 
 INDEX = "sets.json"
 # The dtypes a program may exchange; bool is one byte per element (0 or 1).
@@ -44,8 +50,13 @@ def _safe(name: str) -> str:
     return text or "_"
 
 
-def write_sets(folder: Path, sets: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> Path:
-    """Write ``(set name, tensors by name)`` pairs under ``folder``; returns the index file."""
+def write_sets(
+    folder: Path, sets: Sequence[tuple[str, Mapping[str, np.ndarray]]], profile: Mapping[str, float] | None = None
+) -> Path:
+    """Write ``(set name, tensors by name)`` pairs under ``folder``; returns the index file.
+
+    ``profile`` (``ProfileSettings`` as a dict) asks the program to time each set repeatedly.
+    """
     import numpy as np
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +75,10 @@ def write_sets(folder: Path, sets: Sequence[tuple[str, Mapping[str, np.ndarray]]
             entries.append({"name": name, "dtype": dtype, "shape": list(a.shape), "file": rel})
         index.append({"name": set_name, "tensors": entries})
     path = folder / INDEX
-    path.write_text(json.dumps({"kind": "modelport-tensors", "version": 1, "sets": index}, indent=1))
+    data: dict[str, Any] = {"kind": "modelport-tensors", "version": 1, "sets": index}
+    if profile is not None:
+        data["profile"] = dict(profile)
+    path.write_text(json.dumps(data, indent=1))
     return path
 
 
@@ -75,6 +89,21 @@ class ProgramOutputs:
     sets: list[tuple[str, dict[str, np.ndarray] | None, str | None, float | None]]  # name, outputs, error, seconds
     runtime: dict[str, str] = field(default_factory=dict)
     load_seconds: float | None = None
+    times: dict[str, list[float]] = field(default_factory=dict)  # set name -> timed calls, in profile mode
+    calls_per_sample: dict[str, int] = field(default_factory=dict)  # set name -> calls each time averages
+
+
+_MAX_TIMES = 1_000_000
+
+
+def _times(value: object, what: str, name: str) -> list[float] | None:
+    """A set's ``times`` (profile mode): a non-empty list of finite seconds >= 0, or None when absent."""
+    if value is None:
+        return None
+    numbers = [_number(v) for v in value] if isinstance(value, list) and len(value) <= _MAX_TIMES else [None]
+    if not numbers or any(v is None for v in numbers):
+        raise LoadError(f"{what}: set {name!r} has times that are not a list of seconds")
+    return [v for v in numbers if v is not None]
 
 
 def _number(value: object) -> float | None:
@@ -110,6 +139,13 @@ def read_sets(folder: Path, expected: Sequence[str], outputs: Sequence[str], wha
     )
     for entry in data["sets"]:
         seconds = _number(entry.get("seconds"))
+        times = _times(entry.get("times"), what, entry["name"])
+        if times is not None:
+            result.times[entry["name"]] = times
+            block = entry.get("calls_per_sample", 1)
+            if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+                raise LoadError(f"{what}: set {entry['name']!r} has calls_per_sample {block!r}, not a count")
+            result.calls_per_sample[entry["name"]] = block
         if entry.get("error") is not None:
             result.sets.append((entry["name"], None, str(entry["error"])[:500], seconds))
             continue
@@ -144,3 +180,23 @@ def _read_tensor(folder: Path, entry: dict[str, Any], what: str) -> np.ndarray:
         raise LoadError(f"{what}: output {name!r} holds {size} bytes, its shape {shape} {dtype} needs {expected}")
     array = np.fromfile(file, dtype=np_dtype).reshape(shape)
     return array.astype(np_dtype.newbyteorder("="), copy=False)
+
+
+def program_timing(what: str, answer: ProgramOutputs, settings: ProfileSettings, facts: Mapping[str, str]) -> Timing:
+    """A profiled program run's one set as a Timing: its own clock's times, its thread count when it said."""
+    from modelport.profiling.loop import Timing
+
+    (name, _, error, _) = answer.sets[0]
+    if error is not None:
+        raise LoadError(f"{what}: {error}")
+    if name not in answer.times:
+        raise LoadError(f"{what} timed nothing: its answer has no times for the profiled set")
+    threads = str(facts.get("threads", ""))
+    return Timing(
+        times=answer.times[name],
+        warmup=settings.warmup,
+        timed_in="program",
+        calls_per_sample=answer.calls_per_sample.get(name, 1),
+        threads=int(threads) if threads.isdigit() else None,
+        facts=dict(facts),
+    )

@@ -89,6 +89,34 @@ inline std::vector<Set> read_sets(const fs::path& folder) {
     return sets;
 }
 
+// A latency profile's rule (the "profile" field of the input index; modelport/profiling/loop.py): `warmup`
+// untimed calls, then timed calls until at least min_iterations and min_seconds, capped by the max_ fields.
+struct Profile {
+    bool on = false;
+    int64_t warmup = 0, min_iterations = 1, max_iterations = 1;
+    double min_seconds = 0, max_seconds = 0;
+
+    bool keep_timing(size_t count, double total) const {
+        if (count == 0) return true;
+        if (!on || static_cast<int64_t>(count) >= max_iterations || total >= max_seconds) return false;
+        return static_cast<int64_t>(count) < min_iterations || total < min_seconds;
+    }
+};
+
+inline Profile read_profile(const fs::path& folder) {
+    const json index = json::parse(slurp(folder / "sets.json"));
+    Profile profile;
+    if (!index.contains("profile")) return profile;
+    const auto& p = index.at("profile");
+    profile.on = true;
+    profile.warmup = p.at("warmup").get<int64_t>();
+    profile.min_iterations = p.at("min_iterations").get<int64_t>();
+    profile.max_iterations = p.at("max_iterations").get<int64_t>();
+    profile.min_seconds = p.at("min_seconds").get<double>();
+    profile.max_seconds = p.at("max_seconds").get<double>();
+    return profile;
+}
+
 // An error message on one line (runtimes print multi-line messages and backtraces). When too long,
 // the first and the last line: TorchScript puts its interpreter traceback between the two.
 inline std::string one_line(const std::string& text, size_t limit = 400) {
@@ -110,7 +138,8 @@ class Writer {
    public:
     explicit Writer(fs::path folder) : folder_(std::move(folder)) { fs::create_directories(folder_); }
 
-    void add(const std::string& set_name, const std::vector<Tensor>& outputs, double seconds) {
+    void add(const std::string& set_name, const std::vector<Tensor>& outputs, double seconds,
+             const std::vector<double>& times = {}, int64_t warmup = 0) {
         const std::string sub = std::to_string(sets_.size());
         fs::create_directories(folder_ / sub);
         json tensors = json::array();
@@ -122,7 +151,12 @@ class Writer {
             tensors.push_back(
                 {{"name", outputs[j].name}, {"dtype", outputs[j].dtype}, {"shape", outputs[j].shape}, {"file", rel}});
         }
-        sets_.push_back({{"name", set_name}, {"tensors", tensors}, {"seconds", seconds}});
+        json entry = {{"name", set_name}, {"tensors", tensors}, {"seconds", seconds}};
+        if (!times.empty()) {
+            entry["times"] = times;
+            entry["warmup"] = warmup;
+        }
+        sets_.push_back(entry);
     }
 
     void fail(const std::string& set_name, const std::string& error) {
@@ -143,16 +177,27 @@ class Writer {
 };
 
 // Runs every set with run(set, seconds) -> outputs, a set that throws failing alone (message(e) says why),
-// then writes the index; returns the program's exit code.
+// then writes the index; returns the program's exit code. With a profile, each set runs by its rule and
+// records every timed call's seconds (measured by run, around the inference alone).
 template <typename Run, typename Message>
 int answer_all(const std::string& folder, const std::vector<Set>& sets, Run run, Message message,
-               const json& runtime, double load_seconds) {
+               const json& runtime, double load_seconds, const Profile& profile = Profile{}) {
     Writer writer(folder);
     for (const auto& set : sets) {
         try {
             double seconds = 0;
-            const auto outputs = run(set, seconds);
-            writer.add(set.name, outputs, seconds);
+            for (int64_t i = 0; profile.on && i < profile.warmup; ++i) run(set, seconds);
+            std::vector<double> times;
+            double total = 0;
+            auto outputs = run(set, seconds);
+            times.push_back(seconds);
+            total += seconds;
+            while (profile.keep_timing(times.size(), total)) {
+                outputs = run(set, seconds);
+                times.push_back(seconds);
+                total += seconds;
+            }
+            writer.add(set.name, outputs, seconds, profile.on ? times : std::vector<double>{}, profile.warmup);
         } catch (const std::exception& e) {
             writer.fail(set.name, message(e));
         }

@@ -150,5 +150,5 @@ int main(int argc, char** argv) {
         return run_set(module, set, dtypes, names, keyword, seconds);
     };
     const auto why = [](const std::exception& e) { return message(e); };
-    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds);
+    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds, exchange::read_profile(argv[2]));
 }

@@ -133,5 +133,5 @@ int main(int argc, char** argv) {
                                     {"compiler", __VERSION__}};
     const auto run = [&](const exchange::Set& set, double& seconds) { return run_set(net, set, names, seconds); };
     const auto why = [](const std::exception& e) { return std::string(e.what()); };
-    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds);
+    return exchange::answer_all(argv[3], sets, run, why, runtime, load_seconds, exchange::read_profile(argv[2]));
 }

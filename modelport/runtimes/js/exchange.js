@@ -52,14 +52,31 @@
   // Runs every set of an input index through the session, in order. writeBytes(file, bytes) stores one
   // output file (relative to the output folder); returns the output index's sets. A set that fails
   // carries its error and the others still run; each set's seconds cover session.run alone.
+  // With index.profile (a latency profile), each set runs profile.warmup times untimed, then is timed call by
+  // call (performance.now(), inside this runtime) until the rule of modelport/profiling/loop.py says enough;
+  // the set then carries `times` (seconds per call) and the outputs of its last call.
   async function runSets(ort, session, index, readBytes, writeBytes) {
     const sets = [];
+    const profile = index.profile;
     for (const [k, set] of index.sets.entries()) {
       try {
         const feeds = await feedsOf(ort, set, readBytes);
-        const start = performance.now();
-        const results = await session.run(feeds);
-        const seconds = (performance.now() - start) / 1000;
+        const times = [];
+        let results;
+        let block = 1; // calls per timed sample: more than one only where the clock is coarse (a page's)
+        if (profile) {
+          for (let i = 0; i < profile.warmup; i++) results = await session.run(feeds);
+          block = await callsPerSample(() => session.run(feeds));
+        }
+        let total = 0;
+        do {
+          const start = performance.now();
+          for (let i = 0; i < block; i++) results = await session.run(feeds);
+          const elapsed = (performance.now() - start) / 1000;
+          times.push(elapsed / block);
+          total += elapsed;
+        } while (profile && keepTiming(profile, times.length, total));
+        const seconds = times[times.length - 1];
         const tensors = [];
         for (const [j, name] of session.outputNames.entries()) {
           const { dtype, shape, bytes } = fromTensor(name, results[name]);
@@ -67,12 +84,46 @@
           await writeBytes(file, bytes);
           tensors.push({ name, dtype, shape, file });
         }
-        sets.push({ name: set.name, tensors, seconds });
+        const entry = { name: set.name, tensors, seconds };
+        sets.push(profile ? { ...entry, times, warmup: profile.warmup, calls_per_sample: block } : entry);
       } catch (e) {
         sets.push({ name: set.name, error: message(e) });
       }
     }
     return sets;
+  }
+
+  // Whether another timed call is due after `count` calls of `total` seconds (modelport/profiling/loop.py).
+  function keepTiming(profile, count, total) {
+    if (count >= profile.max_iterations || total >= profile.max_seconds) return false;
+    return count < profile.min_iterations || total < profile.min_seconds;
+  }
+
+  // The smallest step performance.now() takes, in ms: about 0.0001 in Node.js, 0.1 in a page that is not
+  // cross-origin isolated (browsers coarsen it against timing attacks).
+  function clockStep() {
+    let step = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const a = performance.now();
+      let b = performance.now();
+      while (b === a) b = performance.now();
+      step = Math.min(step, b - a);
+    }
+    return step;
+  }
+
+  // Calls per timed sample: 1 with a fine clock; with a coarse one, as many calls as take 100 clock steps,
+  // so each sample's mean per call is exact to 1% (samples are then means over that many calls).
+  async function callsPerSample(call) {
+    const step = clockStep();
+    if (step <= 0.001) return 1;
+    const start = performance.now();
+    let calls = 0;
+    while (performance.now() - start < 100 * step && calls < 100000) {
+      await call();
+      calls += 1;
+    }
+    return Math.max(1, calls);
   }
 
   // The message of anything thrown, on one line, without the stack lines a page error carries.

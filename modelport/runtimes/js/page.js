@@ -31,6 +31,9 @@ window.modelportRun = async function (model, externalData) {
   const write = (file, bytes) => window.modelportWrite(file, base64(bytes));
   const sets = await runSets(ort, session, index, read, write);
   await session.release();
-  const runtime = { 'onnxruntime-web': ort.env.versions.web, backend: 'wasm', user_agent: navigator.userAgent };
+  const runtime = {
+    'onnxruntime-web': ort.env.versions.web, backend: 'wasm', threads: String(ort.env.wasm.numThreads),
+    user_agent: navigator.userAgent,
+  };
   return { kind: 'modelport-tensors', version: 1, runtime, load_seconds: loadSeconds, sets };
 };
