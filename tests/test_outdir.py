@@ -151,3 +151,19 @@ def test_a_run_killed_between_the_two_renames_is_restored_by_verify(artifact_cop
     artifact_copy.rename(aside)
     assert cli("verify", str(artifact_copy), "--quiet").code == 0
     assert _listing(artifact_copy) == before and not aside.exists()
+
+
+def test_not_enough_free_memory_is_refused_after_the_build_before_any_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelport.errors import UsageError
+    from modelport.pipeline import preflight
+
+    real = preflight.available_memory()
+    assert real is not None and real > 0  # read from /proc/meminfo on Linux
+    weights = (20 * 256 + 256 + 256 * 10 + 10) * 4
+    monkeypatch.setattr(preflight, "available_memory", lambda: weights)  # less than the model plus the margin
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match=r"not enough free memory for this model: 0\.0 GiB available, about 0\.5 GiB"):
+        modelport.run(out=out, formats=["state_dict"])
+    assert not out.exists() and list(tmp_path.iterdir()) == []

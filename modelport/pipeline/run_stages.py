@@ -23,7 +23,7 @@ from modelport.pipeline.determinism import check_determinism as compare_with_sec
 from modelport.pipeline.golden import write_golden
 from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
-from modelport.pipeline.preflight import disk_needed
+from modelport.pipeline.preflight import check_memory, disk_needed
 from modelport.pipeline.records import Environment, Report, StageRecord
 from modelport.pipeline.report import render_markdown
 from modelport.pipeline.stages import Stage
@@ -50,6 +50,7 @@ class BuildStage(Stage[RunContext]):
         module = built.model
         weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
         ctx.out.check_disk(disk_needed(weights, len(options.formats)))
+        check_memory(weights)
         ctx.stages.progress("probing shapes")
         probe_built(built, options.formats, options.build.bounds)  # final dims for every exporter
         record.notes.extend(built.notes)
