@@ -9,7 +9,7 @@ from safetensors.torch import save_model
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
-from modelport.exporters.weights import WeightsExporter, state_digests
+from modelport.exporters.weights import WeightsExporter, digests_while
 from modelport.fsutil import atomic_path
 from modelport.loaders import UnsafeFile, load_safetensors
 
@@ -25,13 +25,16 @@ class SafetensorsExporter(WeightsExporter):
     def export(self, request: ExportRequest) -> FormatRecord:
         # save_model drops tied (shared) duplicates and records them in the metadata as
         # removed-name -> kept-name, which read_state uses to restore them.
-        with atomic_path(request.folder / FILE) as tmp:
-            save_model(request.model, str(tmp))
+        def write() -> None:
+            with atomic_path(request.folder / FILE) as tmp:
+                save_model(request.model, str(tmp))
+
+        digests = digests_while(request.model, write)
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
             files=[FILE],
-            tensors=state_digests(request.model),
+            tensors=digests,
             notes=["load with safetensors.torch.load_file into a fresh instance of the architecture"],
         )
 

@@ -9,7 +9,7 @@ import torch
 
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
-from modelport.exporters.weights import WeightsExporter, state_digests
+from modelport.exporters.weights import WeightsExporter, digests_while
 from modelport.fsutil import atomic_write
 from modelport.loaders import load_torch
 
@@ -25,14 +25,17 @@ class StateDictExporter(WeightsExporter):
     def export(self, request: ExportRequest) -> FormatRecord:
         # Through a handle: torch.save names the archive's inner folder after a path's
         # file name, so saving by handle keeps the bytes independent of temporary names.
-        with atomic_write(request.folder / FILE) as fh:
-            torch.save(request.model.state_dict(), fh)
+        def write() -> None:
+            with atomic_write(request.folder / FILE) as fh:
+                torch.save(request.model.state_dict(), fh)
+
+        digests = digests_while(request.model, write)
         return FormatRecord(
             format=self.name,
             runtime=self.runtime,
             files=[FILE],
             details={"tensors": len(request.model.state_dict())},
-            tensors=state_digests(request.model),
+            tensors=digests,
             notes=["load with torch.load(path, weights_only=True) into a fresh instance of the architecture"],
         )
 

@@ -6,9 +6,12 @@ missing, unexpected, mis-shaped or mis-typed key before anything is copied.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
+import threading
+import weakref
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ from modelport.errors import LoadError
 from modelport.exporters.base import Exporter
 from modelport.validators.records import Tolerance
 
-__all__ = ["WeightsExporter", "load_weights_strict", "state_digests", "tensor_digest"]
+__all__ = ["WeightsExporter", "digests_while", "load_weights_strict", "state_digests", "tensor_digest"]
 
 
 def _names(keys: list[str], limit: int = 5) -> str:
@@ -74,11 +77,51 @@ def tensor_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def state_digests(model: torch.nn.Module) -> dict[str, str]:
-    """Every tensor of the model's state_dict by :func:`tensor_digest`, as the manifest records them."""
+def _digest_view(t: torch.Tensor) -> np.ndarray:
+    """The array ``torch_to_numpy`` would give, without its copy where numpy can view the tensor as it is."""
     from modelport.signature import torch_to_numpy
 
-    return {k: tensor_digest(torch_to_numpy(v)) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    t = t.detach()
+    if t.dtype == torch.bfloat16 or t.device.type != "cpu" or not t.is_contiguous() or t.is_conj() or t.is_neg():
+        return torch_to_numpy(t)
+    return t.numpy()
+
+
+# The digests of a model's state as last computed: state_dict and safetensors record the same ones, and
+# hashing 3 GB twice costs seconds. Reused only for the very same tensor objects (held weakly, so a freed
+# model's reused addresses cannot match) at the same version counters (bumped by every in-place change).
+_last: tuple[list[tuple[str, weakref.ref[torch.Tensor], int]], dict[str, str]] | None = None
+_lock = threading.Lock()
+
+
+def _same_state(state: Mapping[str, torch.Tensor]) -> dict[str, str] | None:
+    if _last is None or len(_last[0]) != len(state):
+        return None
+    for (name, ref, version), (key, tensor) in zip(_last[0], state.items(), strict=True):
+        if name != key or ref() is not tensor or tensor._version != version:
+            return None
+    return dict(_last[1])
+
+
+def state_digests(model: torch.nn.Module) -> dict[str, str]:
+    """Every tensor of the model's state_dict by :func:`tensor_digest`, as the manifest records them."""
+    global _last
+    state = {k: v for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.Tensor)}
+    with _lock:
+        if (known := _same_state(state)) is not None:
+            return known
+        digests = {k: tensor_digest(_digest_view(v)) for k, v in state.items()}
+        _last = ([(k, weakref.ref(v), v._version) for k, v in state.items()], digests)
+        return dict(digests)
+
+
+def digests_while(model: torch.nn.Module, write: Callable[[], None]) -> dict[str, str]:
+    """Run ``write`` (a save of the model's weights) while another thread hashes them: sha256 and file writes
+    both release the GIL, so the stage takes about as long as the longer of the two, not their sum."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelport-digest") as pool:
+        future = pool.submit(state_digests, model)
+        write()
+        return future.result()
 
 
 class WeightsExporter(Exporter):
