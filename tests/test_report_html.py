@@ -154,6 +154,19 @@ def test_an_older_manifest_without_histograms_reads_and_renders(artifact_copy: P
     assert len(page.cells()) == len(report.candidates)
 
 
+def test_verify_writes_its_report_as_html_on_request(artifact_copy: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """--report-html: verify's own page, beside --report-json and --junit-xml; a failure is shown as one."""
+    (artifact_copy / "model.onnx").write_bytes(b"not onnx")  # integrity: its sha256 no longer matches
+    result = cli("verify", str(artifact_copy), "--report-html", str(tmp_path / "v.html"))
+    assert result.code == 1
+    page = Page((tmp_path / "v.html").read_text(encoding="utf-8"))
+    text = "".join(page.text)
+    assert "FAIL" in page.text and "modelport verify" in text and "model.onnx" in text
+    report = read_manifest(artifact_copy)
+    assert sorted(page.cells()) == sorted((c.candidate, o) for c in report.candidates for o in _outputs(report))
+    assert page.all("section", id="integrity") and not page.all("svg", **{"data-chart": "timeline"})
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
     width, height = struct.unpack(">II", data[16:24])

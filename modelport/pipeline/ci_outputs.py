@@ -1,4 +1,4 @@
-"""CI outputs for ``run`` and ``verify``: the full JSON report, JUnit XML, and a markdown summary.
+"""CI outputs for ``run`` and ``verify``: the full JSON report, JUnit XML, a markdown summary and the HTML page.
 
 Every failure carries one category (export, load, run, shape, dtype, accuracy, missing,
 integrity) in all of them, so a CI system can group and count them. The cases and rows come from
@@ -95,11 +95,18 @@ def write_ci_outputs(
     json_path: Path | None = None,
     junit_path: Path | None = None,
     summary_path: Path | None = None,
+    html_path: Path | None = None,
 ) -> None:
+    def html() -> bytes:
+        from modelport.reports.html_report import render_html
+
+        return render_html(report).encode()
+
     renderers: list[tuple[Path | None, Callable[[], bytes]]] = [
         (json_path, lambda: report.model_dump_json(indent=2).encode() + b"\n"),
         (junit_path, lambda: junit_xml(report)),
         (summary_path, lambda: summary_markdown(report).encode()),
+        (html_path, html),
     ]
     for path, render in renderers:
         if path is None:
