@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pytest
 from conftest import load_manifest
+from rich.console import Console
 from runtime_harness import available_or_skip
 
 import modelport
 from modelport.pipeline.manifest import read_manifest
 from modelport.pipeline.records import Report
+from modelport.pipeline.report import render_markdown
 from modelport.profiling.records import LatencyRow, Profile, ProfileSkip
+from modelport.profiling.table import print_profile
 from modelport.reports.html_report import CSP, render_html
+from modelport.reports.rows import latency_rows
 from modelport.runtimes import _js
 from modelport.runtimes._page_server import PageServer
 from modelport.runtimes.browser import chromium_executable
@@ -139,6 +143,25 @@ def test_latency_charts_per_runtime_from_the_profile(mlp_folder: Path) -> None:
     text = "".join(page.text)
     assert "Node.js is not on PATH" in text and "fastest" in text
     assert f"{profile.rows[-1].items_per_second:.4g}" in text  # every row's figures are in the table
+
+
+def test_the_terminal_markdown_and_html_show_the_same_latency_rows(mlp_folder: Path) -> None:
+    """One row builder (the profiler's, reports.rows.latency_rows) feeds every renderer: each shows every row."""
+    report = read_manifest(mlp_folder)
+    profile = profile_for(report)
+    profiled = report.model_copy(update={"profile": profile})
+    rows = latency_rows(profile)
+    console = Console(record=True, width=240)
+    print_profile(console, profile)  # what `run --profile` prints after the parity tables
+    terminal = console.export_text()
+    markdown = render_markdown(profiled)
+    page_text = Page(render_html(profiled)).text
+    assert len(rows) == 3 * len(report.candidates)
+    for row in rows:
+        assert "| " + " | ".join(row) + " |" in markdown
+        assert all(cell in terminal for cell in row if cell)
+        assert all(cell in page_text for cell in row if cell), row
+    assert "## Latency" not in render_markdown(report) and "## Latency profile" in markdown
 
 
 def test_an_older_manifest_without_histograms_reads_and_renders(artifact_copy: Path) -> None:
