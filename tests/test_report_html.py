@@ -97,6 +97,9 @@ def test_run_writes_a_self_contained_report_html_listed_in_the_manifest(mlp_fold
     assert Counter(a["data-chart"] for a in charts) == {"timeline": 1, "histogram": len(report.candidates)}
     assert all(int(a["width"] or 0) > 0 and int(a["height"] or 0) > 0 for a in charts)
     assert "PASS" in page.text and report.model.name in page.text
+    header = Page((mlp_folder / "report.html").read_text(encoding="utf-8").split("</header>")[0]).text
+    env = report.environment
+    assert {env.torch, env.onnx, env.onnxruntime, env.python} <= set(header)  # the environment, in the header
 
 
 def test_text_from_the_manifest_is_escaped(mlp_folder: Path) -> None:

@@ -86,7 +86,7 @@ def _cell(cand: CandidateResult, output: str, checks: Sequence[OutputCheck]) -> 
         state = "exact"
     else:
         state = "near" if used and max(used) > NEAR else "pass"
-    text = "bit-exact" if state == "exact" else f"{max(used):.0%}" if used else num(worst.max_abs_err)
+    text = "bit-exact" if state == "exact" else _share(max(used)) if used else num(worst.max_abs_err)
     detail = (
         f"worst set {worst.input_set}: max abs err {num(worst.max_abs_err)}, "
         f"{num(worst.tolerance_used)} of the tolerance ({cand.tolerance.describe()}) over {len(checks)} sets"
@@ -94,6 +94,11 @@ def _cell(cand: CandidateResult, output: str, checks: Sequence[OutputCheck]) -> 
     if worst.verdict == "fail":
         detail += f"; {worst.message}"
     return MatrixCell(cand.candidate, output, state, text, detail)
+
+
+def _share(used: float) -> str:
+    """The share of the tolerance used, never rounded to a misleading 0%."""
+    return "<1%" if 0 < used < 0.005 else f"{used:.0%}"
 
 
 def parity_matrix(report: Report | VerifyReport) -> tuple[list[str], list[list[MatrixCell]]]:

@@ -46,6 +46,9 @@ h3 { font-size:14px; margin:14px 0 6px; color:var(--muted); font-weight:600; }
 .chips { display:flex; flex-wrap:wrap; gap:6px; margin:0; padding:0; list-style:none; }
 .chips li { background:var(--bg); border:1px solid var(--line); border-radius:999px; padding:2px 10px; font-size:12px; }
 .chips b { color:var(--muted); font-weight:600; margin-right:4px; }
+header .chips { margin-top:10px; }
+header .chips li { background:rgba(255,255,255,.16); border-color:rgba(255,255,255,.35); }
+header .chips b { color:#fff; opacity:.8; }
 .scroll { overflow-x:auto; }
 table { border-collapse:collapse; width:100%; font-size:13px; }
 th, td { text-align:left; padding:5px 9px; border-bottom:1px solid var(--line); vertical-align:top; }
@@ -109,6 +112,7 @@ def _chips(pairs: Sequence[tuple[str, object]]) -> str:
 
 
 def _header(report: Report | VerifyReport) -> str:
+    """The verdict, large; the model; the environment the report was made in."""
     model = report.model
     name = model.name if model else "(damaged manifest)"
     if isinstance(report, Report):
@@ -117,32 +121,30 @@ def _header(report: Report | VerifyReport) -> str:
         sub = f"modelport verify · {report.folder} · {report.files_checked} files checked"
     if model is not None:
         sub += f" · {model.class_name}, {model.parameters:,} parameters, seed {model.seed}"
-    return (
-        f'<header class="{"pass" if report.verdict == "pass" else "fail"}">'
-        f'<div class="verdict">{_e(report.verdict.upper())}</div>'
-        f"<div><h1>{_e(name)}</h1><p>{_e(sub)}</p></div></header>"
-    )
-
-
-def _environment(report: Report | VerifyReport) -> str:
     env = report.environment
-    pairs: list[tuple[str, object]] = [
+    versions = [
         ("modelport", env.modelport),
         ("python", env.python),
-        ("platform", env.platform),
         ("torch", env.torch),
         ("onnx", env.onnx),
         ("onnxruntime", env.onnxruntime),
         ("numpy", env.numpy),
+        ("platform", env.platform),
     ]
-    content = [_chips(pairs)]
-    if isinstance(report, Report):
-        signature = report.signature
-        tensors = [("input", t) for t in signature.inputs] + [("output", t) for t in signature.outputs]
-        content.append("<h3>signature</h3>" + _chips([(k, f"{t.name} {t.shape} {t.dtype}") for k, t in tensors]))
-        if report.model.description:
-            content.append(f'<p class="muted">{_e(report.model.description)}</p>')
-    return _section("environment", "Model and environment", *content)
+    return (
+        f'<header class="{"pass" if report.verdict == "pass" else "fail"}">'
+        f'<div class="verdict">{_e(report.verdict.upper())}</div>'
+        f"<div><h1>{_e(name)}</h1><p>{_e(sub)}</p>{_chips(versions)}</div></header>"
+    )
+
+
+def _model(report: Report) -> str:
+    """The signature and the model's description."""
+    tensors = [("input", t) for t in report.signature.inputs] + [("output", t) for t in report.signature.outputs]
+    content = [_chips([(k, f"{t.name} {t.shape} {t.dtype}") for k, t in tensors])]
+    if report.model.description:
+        content.append(f'<p class="muted">{_e(report.model.description)}</p>')
+    return _section("model", "Model", *content)
 
 
 def _matrix(report: Report | VerifyReport) -> str:
@@ -256,7 +258,7 @@ def render_html(report: Report | VerifyReport) -> str:
         _matrix(report),
         _section("candidates", "Candidates", *candidates),
         _histograms(report),
-        *(_run_sections(report) if isinstance(report, Report) else []),
+        *([_model(report), *_run_sections(report)] if isinstance(report, Report) else []),
         _section(
             "checks",
             "Every check",

@@ -116,9 +116,12 @@ def histogram_svg(bars: ErrorBars, width: int = 360, height: int = 180) -> str:
         pos = math.log10(bars.atol) - bars.low + offset + gap
         if offset + gap <= pos <= len(counts) + gap:
             x = left + pos * slot
+            at_right = x + 30 > width - right  # the label goes left of the line where it would be cut off
+            label_x, anchor = (x - 4, "end") if at_right else (x + 4, "start")
             parts.append(
                 f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#d64545" '
-                f'stroke-dasharray="4 3"/><text x="{x + 4:.1f}" y="{top + 10}" fill="#d64545">atol</text>'
+                f'stroke-dasharray="4 3"/><text x="{label_x:.1f}" y="{top + 10}" text-anchor="{anchor}" '
+                'fill="#d64545">atol</text>'
             )
     parts.append(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#9aa1ab"/>'
