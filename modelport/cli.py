@@ -32,7 +32,8 @@ def _ci_paths(args: argparse.Namespace, folder: Path | None) -> dict[str, Path |
     from modelport.pipeline.preflight import check_output_file
 
     paths: dict[str, Path | None] = {}
-    for key, flag in (("json_path", "report_json"), ("junit_path", "junit_xml"), ("summary_path", "summary_md")):
+    flags = (("json_path", "report_json"), ("junit_path", "junit_xml"), ("summary_path", "summary_md"))
+    for key, flag in (*flags, ("html_path", "report_html")):
         value = getattr(args, flag)
         path = Path(value) if value else None
         if path is not None:

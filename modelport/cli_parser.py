@@ -252,6 +252,9 @@ def _ci_flags(parser: argparse.ArgumentParser) -> None:
         "--junit-xml", metavar="PATH", help="JUnit XML: one test case per candidate x input set x output"
     )
     group.add_argument("--summary-md", metavar="PATH", help="a compact markdown summary for a CI job page")
+    group.add_argument(
+        "--report-html", metavar="PATH", help="the report as one self-contained HTML page (charts, no network)"
+    )
 
 
 def _all_runtimes() -> str:

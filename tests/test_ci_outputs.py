@@ -90,7 +90,7 @@ def test_passing_verify_json_validates(tmp_path: Path, artifact_copy: Path, cli)
     assert _validate(tmp_path / "v.json", "verify")["verdict"] == "pass"
 
 
-@pytest.mark.parametrize("flag", ["--report-json", "--junit-xml", "--summary-md"])
+@pytest.mark.parametrize("flag", ["--report-json", "--junit-xml", "--summary-md", "--report-html"])
 def test_ci_outputs_inside_the_artifact_folder_are_refused(artifact_copy: Path, cli, flag: str) -> None:  # type: ignore[no-untyped-def]
     result = cli("verify", str(artifact_copy), flag, str(artifact_copy / "out.txt"))
     assert result.code == 2 and "inside the artifact folder" in result.err

@@ -330,3 +330,19 @@ def test_streamed_path_is_taken_only_for_identical_bytes(monkeypatch: pytest.Mon
     negzero = np.zeros(5, np.float32)
     check = compare_array(negzero, -negzero, Tolerance(atol=0.0, rtol=0.0), input_set="s", output="o")
     assert check.verdict == "pass" and not check.bit_exact  # -0.0 equals 0.0 but is not the same bits
+
+
+def test_the_error_histogram_counts_every_finite_element_per_power_of_ten() -> None:
+    """Reports draw this: exact elements apart, then one count per decade from the smallest error to the largest."""
+    ref = np.zeros(8)
+    cand = np.array([0.0, 0.0, 2**-20, 3 * 2**-20, 0.5, 0.75, 4.0, nan])  # 2**-20 ~ 9.5e-7: decade -7
+    hist = check(ref, cand).abs_err_hist
+    assert hist is not None
+    assert hist.exact == 2 and hist.low == -7
+    assert hist.counts == [1, 1, 0, 0, 0, 0, 2, 1]  # 9.5e-7, 2.9e-6, ..., 0.5 and 0.75, 4
+    assert hist.exact + sum(hist.counts) == 7  # the NaN disagreement is counted in mismatches, not here
+    # Errors beyond the stored span land in its end decades instead of stretching it.
+    tiny = check(np.zeros(2), np.array([1e-300, 1e-29])).abs_err_hist
+    assert tiny is not None and (tiny.low, tiny.counts) == (-30, [1, 1])
+    assert check(np.ones(3), np.ones(3)).abs_err_hist == check(np.ones(3), np.ones(3), tol=EXACT).abs_err_hist
+    assert check([1.0, 2.0], [1.0]).abs_err_hist is None  # a shape mismatch compares no element

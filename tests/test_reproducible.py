@@ -11,7 +11,8 @@ from conftest import load_manifest
 import modelport
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIABLE = {"manifest.json", "report.md", "model.torchscript.pt"}  # timings, and TorchScript (allowed to differ)
+# timings, and TorchScript (allowed to differ)
+VARIABLE = {"manifest.json", "report.md", "report.html", "model.torchscript.pt"}
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -44,7 +45,8 @@ def test_artifacts_do_not_leak_the_builders_paths(mlp_folder: Path) -> None:
     leaks = [str(ROOT).encode(), str(mlp_folder.parent).encode(), b"site-packages"]
     for path in sorted(mlp_folder.rglob("*")):
         rel = path.relative_to(mlp_folder).as_posix()
-        if not path.is_file() or rel in {"manifest.json", "report.md"}:  # TorchScript too: its debug records go
+        # TorchScript too: its debug records go
+        if not path.is_file() or rel in {"manifest.json", "report.md", "report.html"}:
             continue
         for blob in _blobs(path):
             assert not any(leak in blob for leak in leaks), f"{rel} embeds a local path"

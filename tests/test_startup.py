@@ -1,5 +1,6 @@
-"""Light things stay light: the CLI's parser, --help, --version, the records and the schemas import no torch,
-onnx, onnxruntime or numpy (measured with ``python -X importtime`` in a fresh process)."""
+"""Light things stay light: the CLI's parser, --help, --version, the records, the schemas and the reports'
+rows and pages import no torch, onnx, onnxruntime or numpy (measured with ``python -X importtime`` in a fresh
+process)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def _imported(code: str) -> set[str]:
         "import modelport.pipeline.records, modelport.pipeline.settings",
         "from modelport.schema import report_schemas; report_schemas()",
         "from modelport import runtimes; [runtimes.get(n).name for n in runtimes.names()]",
+        "import modelport.reports.rows, modelport.reports.cases, modelport.reports.html_report",
     ],
-    ids=["cli-module", "version", "help", "usage-error", "records", "schemas", "runtime-registry"],
+    ids=["cli-module", "version", "help", "usage-error", "records", "schemas", "runtime-registry", "reports"],
 )
 def test_starts_without_heavy_imports(code: str) -> None:
     assert _imported(code) == set(), "light paths must not import the ML stack"

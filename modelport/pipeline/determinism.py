@@ -18,7 +18,7 @@ from typing import Any
 
 from modelport.errors import StageError
 from modelport.fsutil import sha256_file
-from modelport.pipeline.manifest import REPORT_NAME
+from modelport.pipeline.manifest import HTML_REPORT_NAME, REPORT_NAME
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import Determinism
 from modelport.signing import SIGNATURE_NAME
@@ -26,7 +26,8 @@ from modelport.signing import SIGNATURE_NAME
 __all__ = ["ALLOWED_TO_DIFFER", "Determinism", "check_determinism"]
 
 ALLOWED_TO_DIFFER = ("torchscript",)
-_EXCLUDED = (MANIFEST_NAME, REPORT_NAME, SIGNATURE_NAME)  # they hold timings (the signature: of the manifest)
+# They hold timings (the signature: of the manifest).
+_EXCLUDED = (MANIFEST_NAME, REPORT_NAME, HTML_REPORT_NAME, SIGNATURE_NAME)
 
 
 def _hashes(folder: Path) -> dict[str, str]:

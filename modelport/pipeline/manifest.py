@@ -17,15 +17,24 @@ from modelport.pipeline.golden import ONNX_TEST_DATA
 from modelport.pipeline.outdir import MANIFEST_NAME
 from modelport.pipeline.records import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, ArtifactFile, Golden, GoldenSet, Report
 
-__all__ = ["DamagedManifest", "expected_roles", "list_artifacts", "read_manifest", "write_manifest"]
+__all__ = [
+    "HTML_REPORT_NAME",
+    "REPORT_NAME",
+    "DamagedManifest",
+    "expected_roles",
+    "list_artifacts",
+    "read_manifest",
+    "write_manifest",
+]
 
 REPORT_NAME = "report.md"
+HTML_REPORT_NAME = "report.html"  # the same report as a self-contained page
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 def expected_roles(formats: Mapping[str, FormatRecord], golden: Golden | None) -> dict[str, tuple[str, str]]:
     """path -> (format, role) for every file modelport meant to write."""
-    known: dict[str, tuple[str, str]] = {REPORT_NAME: ("report", "report")}
+    known: dict[str, tuple[str, str]] = {REPORT_NAME: ("report", "report"), HTML_REPORT_NAME: ("report", "report")}
     for record in formats.values():
         main_role = get(record.format).role
         for i, path in enumerate(record.files):

@@ -22,7 +22,7 @@ from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
 from modelport.pipeline.determinism import check_determinism as compare_with_second_export
 from modelport.pipeline.golden import write_golden
 from modelport.pipeline.inputs import user_set
-from modelport.pipeline.manifest import REPORT_NAME, list_artifacts, write_manifest
+from modelport.pipeline.manifest import HTML_REPORT_NAME, REPORT_NAME, list_artifacts, write_manifest
 from modelport.pipeline.preflight import check_memory, disk_needed
 from modelport.pipeline.records import Environment, Report, StageRecord
 from modelport.pipeline.report import render_markdown
@@ -31,6 +31,7 @@ from modelport.pipeline.tensor_io import tensor_round_trips
 from modelport.pipeline.validate import input_sets, reference_replays, specialisation_hint
 from modelport.pipeline.verify_weights import weights_notes
 from modelport.profiling.stage import ProfileStage
+from modelport.reports.html_report import render_html
 from modelport.runtimes.plan import pairings
 from modelport.signature import torch_to_numpy
 from modelport.validators.candidate import not_run, vacuous_notes
@@ -192,7 +193,7 @@ class DeterminismStage(Stage[RunContext]):
 
 
 class ManifestStage(Stage[RunContext]):
-    """report.md (listed in the manifest), then the manifest's file list; the manifest itself is written last."""
+    """report.md and report.html (listed in the manifest), then the file list; the manifest itself is written last."""
 
     name = "manifest"
 
@@ -202,6 +203,7 @@ class ManifestStage(Stage[RunContext]):
 
     def run(self, ctx: RunContext, record: StageRecord) -> None:
         (ctx.folder / REPORT_NAME).write_text(render_markdown(self.report), encoding="utf-8")
+        (ctx.folder / HTML_REPORT_NAME).write_text(render_html(self.report), encoding="utf-8")
         artifacts = list_artifacts(ctx.folder, ctx.records, ctx.golden)
         record.details["files"] = len(artifacts)
         self.result = self.report.model_copy(update={"artifacts": artifacts})

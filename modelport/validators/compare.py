@@ -12,9 +12,9 @@ import numpy as np
 from modelport.validators import tolerance as _tolerance
 from modelport.validators.agreement import cosine_similarity, top1_agreement
 from modelport.validators.identical import STREAM_MIN, identical_check, same_bytes
-from modelport.validators.records import OutputCheck, Tolerance
+from modelport.validators.records import HIST_DECADES, ErrorHistogram, OutputCheck, Tolerance
 
-__all__ = ["compare_array", "compare_outputs"]
+__all__ = ["compare_array", "compare_outputs", "error_histogram"]
 
 
 def compare_array(
@@ -144,6 +144,7 @@ def compare_array(
             "bit_exact": bit_exact,
             "fp64_allowance": allowance,
             "decided_by": decided_by,
+            "abs_err_hist": error_histogram(diff),
         }
     )
     if mismatches and decided_by == "tolerance":
@@ -187,6 +188,19 @@ def compare_array(
             }
         )
     return check
+
+
+def error_histogram(diff: np.ndarray) -> ErrorHistogram:
+    """How many absolute errors are zero, and how many fall in each power of ten (``ErrorHistogram``)."""
+    nonzero = diff[diff > 0]  # NaN compares false: never counted (non-finite elements are not in ``diff``)
+    if not nonzero.size:
+        return ErrorHistogram(exact=int(diff.size))
+    low, high = HIST_DECADES
+    with np.errstate(divide="ignore", over="ignore"):
+        decades = np.clip(np.floor(np.log10(nonzero)), low, high).astype(np.int64)
+    first = int(decades.min())
+    counts = np.bincount(decades - first)
+    return ErrorHistogram(exact=int(diff.size - nonzero.size), low=first, counts=[int(n) for n in counts])
 
 
 def _fp64_budget(

@@ -5,11 +5,11 @@ The elementwise verdict cannot be rebuilt from max errors alone, so it is stored
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-__all__ = ["CandidateResult", "CandidateVerdict", "Category", "OutputCheck", "Tolerance", "Verdict"]
+__all__ = ["CandidateResult", "CandidateVerdict", "Category", "ErrorHistogram", "OutputCheck", "Tolerance", "Verdict"]
 
 Verdict = Literal["pass", "fail"]
 # A candidate may also be "unproven": nothing failed, but nothing showed it right either (a weights file
@@ -37,6 +37,24 @@ class Tolerance(BaseModel):
         if self.rtol_scope == "tensor" and self.rtol:
             text += "*max|ref|"
         return text + (f" cos>={self.min_cosine:g}" if self.min_cosine is not None else "")
+
+
+HIST_DECADES = (-30, 30)  # powers of ten an error histogram spans; errors beyond are counted at the ends
+
+
+class ErrorHistogram(BaseModel):
+    """Per-element ``|candidate - reference|`` over the elements finite in both, counted per power of ten.
+
+    ``exact`` elements are equal; ``counts[i]`` elements have ``10**(low+i) <= err < 10**(low+i+1)``
+    (errors below ``10**-30`` count in the first decade, from ``10**30`` in the last). Only the
+    decades from the smallest to the largest error are stored, so it stays a few numbers long.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    exact: int = Field(ge=0)
+    low: int = Field(default=0, ge=HIST_DECADES[0], le=HIST_DECADES[1])
+    counts: list[Annotated[int, Field(ge=0)]] = Field(default=[], max_length=HIST_DECADES[1] - HIST_DECADES[0] + 1)
 
 
 class OutputCheck(BaseModel):
@@ -80,6 +98,7 @@ class OutputCheck(BaseModel):
     # False for a check that is reported but does not decide the verdict: a lossy format on a
     # synthetic edge set (zeros, inputs x100), unless --strict-edges.
     gates: bool = True
+    abs_err_hist: ErrorHistogram | None = None  # the distribution of the errors (reports draw it)
 
 
 class CandidateResult(BaseModel):
