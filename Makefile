@@ -3,6 +3,7 @@
 #   make test   set up .venv if needed, then lint, type-check and run the everyday test suite
 #   make zoo    the real-model zoo (third-party models, pytest marker `zoo`); .ci/run runs it after make test
 #   make kill   runs killed by SIGKILL mid-commit and at random moments (pytest marker `kill`); .ci/run runs it too
+#   make big    a real 3.2 GB model through run and verify (pytest marker `big`); .ci/run runs it too
 #   make runtimes        install every runtime's toolchain (apt as root, npm, C++ builds into the user's cache)
 #   make test-runtimes   the runtimes outside Python (pytest marker `runtimes`); .ci/run runs both
 # Both are idempotent: the venv is rebuilt only when pyproject.toml or constraints.txt change.
@@ -12,7 +13,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modelport-installed
 
-.PHONY: run test lint typecheck pytest zoo kill runtimes test-runtimes bench clean
+.PHONY: run test lint typecheck pytest zoo kill big runtimes test-runtimes bench bench-big clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,13 +31,19 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -m "not zoo and not kill and not runtimes"
+	$(BIN)/python -m pytest -m "not zoo and not kill and not runtimes and not big"
 
 zoo: $(STAMP)
 	$(BIN)/python -m pytest -m zoo
 
 kill: $(STAMP)
 	$(BIN)/python -m pytest -m kill
+
+big: $(STAMP)
+	$(BIN)/python -m pytest -m big
+
+bench-big: $(STAMP)
+	$(BIN)/python benchmarks/bench_big.py
 
 runtimes: $(STAMP)
 	$(BIN)/python -m modelport.runtimes.install

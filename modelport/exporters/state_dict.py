@@ -41,7 +41,7 @@ class StateDictExporter(WeightsExporter):
 
     def read_state(self, path: Path) -> Mapping[str, object]:
         try:
-            state: Mapping[str, object] = load_torch(path)
+            state: Mapping[str, object] = load_torch(path, mmap=True)  # pages read as used, not copied
         except Exception as e:
             raise LoadError(f"torch.load(weights_only=True) refused {path.name}: {e}") from e
         return state

@@ -30,8 +30,11 @@ def _names(keys: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_weights_strict(model: torch.nn.Module, state: Mapping[str, object], source: str) -> None:
-    """Copy ``state`` into ``model``; raise LoadError naming each key that does not fit."""
+def load_weights_strict(
+    model: torch.nn.Module, state: Mapping[str, object], source: str, *, assign: bool = False
+) -> None:
+    """Copy ``state`` into ``model`` (``assign``: take its tensors as they are); raise LoadError naming each key
+    that does not fit."""
     if not isinstance(state, Mapping):
         raise LoadError(f"{source} holds a {type(state).__name__}, not a state_dict (a mapping of name -> tensor)")
     expected = model.state_dict()
@@ -65,7 +68,7 @@ def load_weights_strict(model: torch.nn.Module, state: Mapping[str, object], sou
             "check that the weights were saved from this architecture"
         )
     try:
-        model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
+        model.load_state_dict(state, strict=True, assign=assign)  # type: ignore[arg-type]
     except RuntimeError as e:
         raise LoadError(f"loading {source} failed: {e}") from e
 

@@ -1,0 +1,37 @@
+"""Weights are loaded into a fresh instance built on the meta device, with the file's tensors assigned
+(one copy of the weights, not two); models that cannot be built that way are built normally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import modelport
+from modelport.runtimes.torch_eager import _aligned, _on_meta
+
+MODELS = Path(__file__).with_name("clone_models.py")
+
+
+@pytest.mark.parametrize("factory", ["value_in_init", "hidden_buffer"])
+def test_models_the_meta_device_cannot_build_still_verify(tmp_path: Path, factory: str) -> None:
+    report = modelport.run(
+        model=f"{MODELS}:{factory}", out=tmp_path / factory, formats=["state_dict", "safetensors"], samples=1
+    )
+    assert report.verdict == "pass", [c.reason for c in report.candidates if c.verdict != "pass"]
+
+
+def test_a_plain_model_is_built_without_memory_for_its_weights() -> None:
+    model = _on_meta(lambda: torch.nn.Linear(4, 3))
+    assert model is not None and model.weight.is_meta
+    assert _on_meta(lambda: torch.nn.Linear(4, 3).weight[0, 0].item()) is None  # not a module: built normally
+
+
+def test_unaligned_tensors_are_copied_to_aligned_memory_and_ties_kept() -> None:
+    buffer = torch.zeros(1000)
+    unaligned = buffer[3:43]  # 12 bytes past a 64-byte boundary
+    aligned = torch.zeros(40)
+    state = _aligned({"a": unaligned, "tied": unaligned, "b": aligned})
+    assert state["a"].data_ptr() % 64 == 0 and torch.equal(state["a"], unaligned)
+    assert state["a"] is state["tied"] and state["b"] is aligned
