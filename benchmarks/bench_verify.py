@@ -6,6 +6,8 @@ golden `.npz` files in its own formats (`--load-inputs`: a JSON list of feed dic
 `polygraphy.json.save_json`; `--load-outputs`: a `RunResults` JSON), and the same atol and rtol the manifest
 records for `onnx`. Both run as commands in new processes, alternately, so load on the shared machine hits
 both alike; medians and the ratio are printed, nothing is asserted. Needs polygraphy (`pip install '.[bench]'`).
+Polygraphy imports torch when it is importable (its JSON reader checks), as it is beside modelport; modelport's
+replay of ONNX files does not (tests/test_startup.py).
 
     .venv/bin/python benchmarks/bench_verify.py [--runs 11] [--formats onnx]
 """
