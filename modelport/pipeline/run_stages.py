@@ -162,7 +162,7 @@ class ValidateStage(Stage[RunContext]):
             result = check_pairing(
                 pairing, fmt, ctx.folder, built.signature, built.source.factory, replays, tol,
                 selection=options.runtimes, gate_edges=options.strict_edges or not exporters.get(name).lossy,
-                timeout=options.runtime_timeout,
+                timeout=options.runtime_timeout, progress=ctx.stages.progress,
             )  # fmt: skip
             hint = specialisation_hint(result, fmt)
             ctx.candidates.append(result.model_copy(update={"reason": hint}) if hint else result)

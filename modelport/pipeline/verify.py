@@ -346,6 +346,7 @@ def _check_formats(
                 selection=selection,
                 gate_edges=gate_edges or not exporter.lossy,
                 timeout=timeout,
+                progress=steps.progress,
             )
     if weights:
         steps.progress(f"proving {', '.join(weights)} against the artifacts that passed")
