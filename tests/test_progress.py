@@ -105,6 +105,8 @@ def test_verify_shows_each_candidate_on_a_terminal_and_nothing_in_ci(mlp_folder:
     assert text.rindex(SHOW_CURSOR) > text.rindex(HIDE_CURSOR)
     code, text = _pty(argv, _env(CI="1"))
     assert code == 0 and ESC not in text and "checking onnx" not in text
+    code, text = _pty([*argv, "--quiet"], _env())
+    assert code == 0 and ESC not in text and text.strip() == "verdict: PASS"
 
 
 def test_a_pipe_gets_no_control_sequences(cli, mlp_folder: Path) -> None:  # type: ignore[no-untyped-def]

@@ -57,7 +57,8 @@ class LiveProgress:
     """A context manager and an event callback: spinners for running stages, a line for each stage that ends.
 
     ``on_end`` prints a finished stage's line; ``before`` runs once before anything is shown (a
-    header, printed only when work has started). With ``live=False`` it only calls those two.
+    header, printed only when work has started). With ``live=False`` it only calls those two, ``before``
+    at the first stage that ends.
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class LiveProgress:
         self._stop()  # on success, error and Ctrl-C alike: the cursor comes back, the spinners go
 
     def __call__(self, event: StageEvent) -> None:
-        if self._before is not None:
+        if self._before is not None and (self.enabled or event.kind == "end"):
+            # Before the first spinner; without the display, before the first line (as plain output always was).
             before, self._before = self._before, None
             before()
         if event.kind == "start":
