@@ -7,6 +7,7 @@ could not run; 2 bad usage or bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -46,17 +47,15 @@ def _ci_paths(args: argparse.Namespace, folder: Path | None) -> dict[str, Path |
 
 
 def _cmd_run(args: argparse.Namespace, out: Console) -> int:
+    from modelport.pipeline.live import LiveProgress, fan_out, live_wanted
     from modelport.pipeline.report import print_stage
     from modelport.pipeline.run import run
 
-    started = False
-
     def on_stage(record: StageRecord) -> None:
-        nonlocal started
-        if not started:  # after the arguments were accepted, so an error is the only output
-            _plain(out, f"modelport {__version__}: run --model {args.model}")
-            started = True
         print_stage(out, record)
+
+    def header() -> None:  # at the first stage event: after the arguments were accepted, so an error is the only output
+        _plain(out, f"modelport {__version__}: run --model {args.model}")
 
     # Refused before any work; the default folder is known only after the model is resolved, checked again after.
     _ci_paths(args, Path(args.out) if args.out is not None else None)
@@ -67,8 +66,9 @@ def _cmd_run(args: argparse.Namespace, out: Console) -> int:
         check_output_file("--log-json", log_path)
     from modelport.pipeline.event_log import event_log
 
-    with event_log(log_path) as on_event:
-        report = _run_command(args, run, None if args.quiet else on_stage, on_event)
+    display = LiveProgress(out, live=live_wanted(out, args.quiet), on_end=on_stage, before=header)
+    with event_log(log_path) as log, display:  # the display stops before the tables, on errors and on Ctrl-C
+        report = _run_command(args, run, None, fan_out(log, None if args.quiet else display))
     return _finish_run(args, out, report)
 
 
@@ -128,13 +128,42 @@ def _finish_run(args: argparse.Namespace, out: Console, report: Report) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
-    from rich.markup import escape
-
-    from modelport.pipeline.report import print_drift, print_parity
+    from modelport.pipeline.live import LiveProgress, live_wanted
+    from modelport.pipeline.report import print_stage
     from modelport.pipeline.verify import verify
 
     ci_paths = _ci_paths(args, Path(args.folder))
-    report = verify(
+    live = live_wanted(out, args.quiet)  # on a terminal only: the steps' lines would change verify's plain output
+    display = LiveProgress(
+        out,
+        live=live,
+        on_end=lambda record: print_stage(out, record),
+        before=lambda: _plain(out, f"modelport {__version__}: verify {args.folder}"),
+    )
+    with display:
+        report = _verify_command(args, verify, display if live else None)
+    signature = _signature_line(report)
+    # An unproven file never counts as a pass: always said, even with --quiet.
+    unproven = [
+        f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
+    ]
+    if not args.quiet:
+        if live:  # the header went out with the first step
+            _plain(out, f"  {report.files_checked} files checked")
+        else:
+            _plain(out, f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)")
+        _print_verify(args, out, report, signature, unproven)
+    else:
+        _print_verify_quiet(args, out, report, signature, unproven)
+    _plain(out, f"verdict: {report.verdict.upper()}")
+    from modelport.pipeline.ci_outputs import write_ci_outputs
+
+    write_ci_outputs(report, **ci_paths)
+    return report.exit_code
+
+
+def _verify_command(args: argparse.Namespace, verify: Any, on_event: Any) -> VerifyReport:
+    report: VerifyReport = verify(
         args.folder,
         runtimes=args.runtimes,
         runtime_timeout=args.runtime_timeout,
@@ -150,58 +179,61 @@ def _cmd_verify(args: argparse.Namespace, out: Console) -> int:
         require_signature=args.require_signature,
         trusted_keys=args.trusted_key,
         trust=args.trust,
+        on_event=on_event,
     )
-    signature = _signature_line(report)
-    # An unproven file never counts as a pass: always said, even with --quiet.
-    unproven = [
-        f"{c.candidate} is unproven: {c.proof} ({c.reason})" for c in report.candidates if c.verdict == "unproven"
-    ]
-    if not args.quiet:
-        _plain(out, f"modelport {__version__}: verify {args.folder} ({report.files_checked} files)")
-        for problem in report.integrity:
-            where = escape(f"{problem.path}: {problem.problem}")
-            out.print(f"  [red]{problem.category} FAIL[/]: {where}", highlight=False)
-        for note in report.notes:
-            _plain(out, f"  note: {note}")
-        for drift in report.environment_drift:
-            out.print(f"  [yellow]warning[/]: {escape(drift)}", highlight=False)
-        for line in unproven:
-            mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
-            out.print(f"  {mark}: {escape(line)}", highlight=False)
-        _plain(out, f"  {signature}")
-        if report.trusted is not None:
-            _plain(out, f"  programs (TorchScript, .pt2) loaded: {report.trusted}")
-        print_parity(out, report, details=args.details)
-        for cand in report.candidates:  # what was proven, file by file
-            if cand.proof and cand.verdict == "pass":
-                _plain(out, f"  proof: {cand.candidate}: {cand.proof}")
-        if report.against is not None:
-            print_drift(out, report)
-    else:
-        for problem in report.integrity:
-            _plain(out, f"{problem.category} FAIL: {problem.path}: {problem.problem}")
-        for cand in report.candidates:
-            for check in cand.failures():
-                _plain(out, f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}")
-            if cand.verdict == "fail" and not cand.checks:
-                _plain(out, f"FAIL {cand.candidate}: {cand.reason}")
-        for check in report.drift:
-            if check.verdict == "fail":
-                _plain(out, f"FAIL drift {check.input_set} {check.output}: {check.message}")
-        for note in report.notes:
-            if note.startswith("the run that wrote this folder failed"):
-                _plain(out, f"FAIL {note}")
-        for drift in report.environment_drift:
-            _plain(out, f"warning: {drift}")
-        for line in unproven:
-            _plain(out, f"{'FAIL' if args.require_proof else 'warning'}: {line}")
-        if report.signature_required and report.signature and report.signature.status != "valid":
-            out.print(signature, highlight=False)
-    _plain(out, f"verdict: {report.verdict.upper()}")
-    from modelport.pipeline.ci_outputs import write_ci_outputs
+    return report
 
-    write_ci_outputs(report, **ci_paths)
-    return report.exit_code
+
+def _print_verify(
+    args: argparse.Namespace, out: Console, report: VerifyReport, signature: str, unproven: list[str]
+) -> None:
+    from rich.markup import escape
+
+    from modelport.pipeline.report import print_drift, print_parity
+
+    for problem in report.integrity:
+        where = escape(f"{problem.path}: {problem.problem}")
+        out.print(f"  [red]{problem.category} FAIL[/]: {where}", highlight=False)
+    for note in report.notes:
+        _plain(out, f"  note: {note}")
+    for drift in report.environment_drift:
+        out.print(f"  [yellow]warning[/]: {escape(drift)}", highlight=False)
+    for line in unproven:
+        mark = "[red]FAIL[/] (--require-proof)" if args.require_proof else "[yellow]warning[/]"
+        out.print(f"  {mark}: {escape(line)}", highlight=False)
+    _plain(out, f"  {signature}")
+    if report.trusted is not None:
+        _plain(out, f"  programs (TorchScript, .pt2) loaded: {report.trusted}")
+    print_parity(out, report, details=args.details)
+    for cand in report.candidates:  # what was proven, file by file
+        if cand.proof and cand.verdict == "pass":
+            _plain(out, f"  proof: {cand.candidate}: {cand.proof}")
+    if report.against is not None:
+        print_drift(out, report)
+
+
+def _print_verify_quiet(
+    args: argparse.Namespace, out: Console, report: VerifyReport, signature: str, unproven: list[str]
+) -> None:
+    for problem in report.integrity:
+        _plain(out, f"{problem.category} FAIL: {problem.path}: {problem.problem}")
+    for cand in report.candidates:
+        for check in cand.failures():
+            _plain(out, f"FAIL {cand.candidate} {check.input_set} {check.output}: {check.message}")
+        if cand.verdict == "fail" and not cand.checks:
+            _plain(out, f"FAIL {cand.candidate}: {cand.reason}")
+    for check in report.drift:
+        if check.verdict == "fail":
+            _plain(out, f"FAIL drift {check.input_set} {check.output}: {check.message}")
+    for note in report.notes:
+        if note.startswith("the run that wrote this folder failed"):
+            _plain(out, f"FAIL {note}")
+    for drift in report.environment_drift:
+        _plain(out, f"warning: {drift}")
+    for line in unproven:
+        _plain(out, f"{'FAIL' if args.require_proof else 'warning'}: {line}")
+    if report.signature_required and report.signature and report.signature.status != "valid":
+        out.print(signature, highlight=False)
 
 
 def _plain(out: Console, text: str) -> None:
@@ -248,7 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(e.code) if isinstance(e.code, int) else 2
         from rich.console import Console  # after parsing: --help and usage errors never load rich's console
 
-        out = Console(width=320, soft_wrap=True) if not sys.stdout.isatty() else Console()
+        # A pipe, a file or CI (``CI`` set, even on a terminal): plain text, no control sequences, no live display.
+        ci = bool(os.environ.get("CI"))
+        plain = ci or not sys.stdout.isatty()
+        out = Console(width=320, soft_wrap=True, force_terminal=False if ci else None) if plain else Console()
         if args.command == "run":
             return _cmd_run(args, out)
         if args.command == "key":

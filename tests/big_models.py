@@ -36,7 +36,6 @@ def mlp_6g() -> tuple[nn.Module, dict[str, torch.Tensor]]:
     return _mlp(6)
 
 
-
 def mlp_small_big() -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """Three 8192-wide layers (0.8 GB): the same pipeline four times faster, for quick memory profiles."""
     model = BigMLP(0)

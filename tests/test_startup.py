@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,19 @@ def test_starts_without_heavy_imports(code: str) -> None:
 def test_the_light_format_names_are_the_registry() -> None:
     assert exporters.names() == list(formats.FORMATS)
     assert [n for n in exporters.names() if exporters.get(n).lossy] == list(formats.LOSSY)
+
+
+@pytest.mark.slow
+def test_verify_of_onnx_files_imports_no_torch(mlp_folder: Path) -> None:
+    """A replay of ONNX files alone (verify --runtimes onnxruntime) needs no torch: the integrity checks, the
+    manifest, the golden data, the dtype policy and onnxruntime all run without it (benchmarks/bench_verify.py)."""
+    code = (
+        "import sys\nfrom modelport.cli import main\n"
+        f"sys.exit(main(['verify', {str(mlp_folder)!r}, '--runtimes', 'onnxruntime', '--quiet']))"
+    )
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "verdict: PASS" in done.stdout
+    names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert any(n.startswith("onnxruntime.") for n in names)  # it did replay
+    assert not {n for n in names if n == "torch" or n.startswith("torch.")}, "verify of ONNX files imported torch"

@@ -13,21 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
-import numpy as np
-import torch
-
 from modelport.exporters.targets import Target
 from modelport.format_record import FormatRecord
 from modelport.runtimes.base import Artifact, ArtifactKind
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and numpy only in annotations: verify's ONNX replay imports this without them
+    import numpy as np
+    import torch
+
     from modelport.exporters.shapes import ShapeProbe
 
 __all__ = ["ExportOptions", "ExportRequest", "Exporter", "FormatRecord", "ModelFactory", "Runner"]
 
-ModelFactory = Callable[[], torch.nn.Module]
+ModelFactory = Callable[[], "torch.nn.Module"]
 
 
 @dataclass(frozen=True)

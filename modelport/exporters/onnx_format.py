@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ExportError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
@@ -24,6 +22,9 @@ from modelport.fsutil import atomic_path, atomic_write
 from modelport.loaders import load_onnx
 from modelport.signature import Signature
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:  # torch only when exporting: verify's ONNX replay imports this module without it
+    import torch
 
 __all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "no_bfloat16", "write_onnx"]
 
@@ -66,6 +67,8 @@ def graph_facts(path: Path) -> dict[str, Any]:
 
 def no_bfloat16(request: ExportRequest) -> str | None:
     """onnxruntime's CPU provider has no bfloat16 Gemm/MatMul/Conv kernels (NOT_IMPLEMENTED at load)."""
+    import torch
+
     if any(p.dtype == torch.bfloat16 for p in request.model.parameters()):
         return "onnxruntime's CPU provider has no bfloat16 kernels for Gemm/MatMul/Conv; use float32 or float16"
     return None
@@ -262,6 +265,8 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
 
 
 def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool) -> None:
+    import torch
+
     sig = request.signature
     program = torch.onnx.export(
         request.graph_module,
@@ -281,6 +286,8 @@ def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
 def _export_legacy(request: ExportRequest, args: tuple[torch.Tensor, ...], path: Path, external: bool) -> None:
     if external:
         raise ExportError("the legacy exporter scatters weights over 2 GB into one file per tensor")
+    import torch
+
     sig = request.signature
     dynamic_axes = {s.name: s.dynamic_axes() for s in [*sig.inputs, *sig.outputs] if s.dynamic_axes()}
     with atomic_path(path) as tmp:

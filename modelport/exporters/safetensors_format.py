@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from safetensors.torch import save_model
-
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
 from modelport.exporters.weights import WeightsExporter, digests_while
@@ -25,6 +23,8 @@ class SafetensorsExporter(WeightsExporter):
     def export(self, request: ExportRequest) -> FormatRecord:
         # save_model drops tied (shared) duplicates and records them in the metadata as
         # removed-name -> kept-name, which read_state uses to restore them.
+        from safetensors.torch import save_model  # imports torch: only when exporting
+
         def write() -> None:
             with atomic_path(request.folder / FILE) as tmp:
                 save_model(request.model, str(tmp))

@@ -24,14 +24,15 @@ import re
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import UsageError, one_line
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.signature import DimRange, Signature
 from modelport.specs import Bounds
+
+if TYPE_CHECKING:  # torch only when probing or exporting: verify's ONNX replay imports this module without it
+    import torch
 
 __all__ = [
     "Fix",
@@ -55,6 +56,8 @@ def dynamic_shapes_for(module: torch.nn.Module, signature: Signature) -> tuple[A
 
     None when nothing is dynamic; otherwise specs matching how ``module`` takes its inputs.
     """
+    import torch
+
     from modelport.models.example import FlatModel
 
     dims: dict[str, Any] = {}
@@ -84,6 +87,8 @@ def rnn_chatter(w: warnings.WarningMessage) -> bool:
 
 def _clear_rnn_dispatch_caches() -> None:
     # Private torch state (checked against torch 2.13): absent elsewhere, there is no stale cache to clear.
+    import torch
+
     for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
         cache = getattr(op, "_dispatch_cache", None)
         if cache is not None:
@@ -236,6 +241,8 @@ def probe_shapes(
 
     ``example`` holds each label's size in the user's example (the narrowed range must hold it).
     """
+    import torch
+
     dims = dict(signature.dims) or declared_dims(signature, declared)
     caught: list[str] = []
     for attempt in range(_ATTEMPTS):

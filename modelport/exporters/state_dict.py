@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
-
 from modelport.errors import LoadError
 from modelport.exporters.base import ExportRequest, FormatRecord
 from modelport.exporters.weights import WeightsExporter, digests_while
@@ -25,6 +23,8 @@ class StateDictExporter(WeightsExporter):
     def export(self, request: ExportRequest) -> FormatRecord:
         # Through a handle: torch.save names the archive's inner folder after a path's
         # file name, so saving by handle keeps the bytes independent of temporary names.
+        import torch
+
         def write() -> None:
             with atomic_write(request.folder / FILE) as fh:
                 torch.save(request.model.state_dict(), fh)

@@ -13,9 +13,7 @@ import hashlib
 import io
 import warnings
 import zipfile
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
@@ -23,6 +21,10 @@ from modelport.exporters.quiet import collect_warnings
 from modelport.fsutil import atomic_write
 from modelport.runtimes.torch_runner import TorchRunner
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:  # torch only when exporting or running: verify's ONNX replay imports this without it
+    import numpy as np
+    import torch
 
 __all__ = ["DEPRECATION_NOTE", "TorchScriptExporter", "quiet_jit", "strip_debug_records"]
 
@@ -75,6 +77,8 @@ class TorchScriptExporter(Exporter):
     tolerance_why = "a re-executed graph may reorder float ops; measured 0 on the MLP, 10x under 1e-6"
 
     def export(self, request: ExportRequest) -> FormatRecord:
+        import torch
+
         method = request.options.torchscript_method
         notes: list[str] = [DEPRECATION_NOTE]
         args = tuple(request.inputs.values())

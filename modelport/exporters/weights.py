@@ -14,13 +14,16 @@ import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from modelport.errors import LoadError
 from modelport.exporters.base import Exporter
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:  # torch only when weights are loaded or digested: verify's ONNX replay imports this without it
+    import torch
 
 __all__ = ["WeightsExporter", "digests_while", "load_weights_strict", "state_digests", "tensor_digest"]
 
@@ -35,6 +38,8 @@ def load_weights_strict(
 ) -> None:
     """Copy ``state`` into ``model`` (``assign``: take its tensors as they are); raise LoadError naming each key
     that does not fit."""
+    import torch
+
     if not isinstance(state, Mapping):
         raise LoadError(f"{source} holds a {type(state).__name__}, not a state_dict (a mapping of name -> tensor)")
     expected = model.state_dict()
@@ -83,6 +88,8 @@ def tensor_digest(array: np.ndarray) -> str:
 
 def _digest_view(t: torch.Tensor) -> np.ndarray:
     """The array ``torch_to_numpy`` would give, without its copy where numpy can view the tensor as it is."""
+    import torch
+
     from modelport.signature import torch_to_numpy
 
     t = t.detach()
@@ -109,6 +116,8 @@ def _same_state(state: Mapping[str, torch.Tensor]) -> dict[str, str] | None:
 
 def state_digests(model: torch.nn.Module) -> dict[str, str]:
     """Every tensor of the model's state_dict by :func:`tensor_digest`, as the manifest records them."""
+    import torch
+
     global _last
     state = {k: v for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.Tensor)}
     with _lock:

@@ -39,8 +39,9 @@ def _safetensors_entry(name: str, entry: Any, where: str) -> tuple[int, int]:
     return start, end
 
 
-def check_safetensors(path: Path) -> None:
-    """Header bounded and well-typed, names unique, tensors tiling the data exactly (no overlap, gap, truncation)."""
+def check_safetensors(path: Path) -> dict[str, Any]:
+    """Header bounded and well-typed, names unique, tensors tiling the data exactly (no overlap, gap, truncation);
+    returns the header's tensor entries (name -> dtype, shape, offsets), read without torch."""
     where = path.name
     try:
         size = path.stat().st_size
@@ -70,6 +71,7 @@ def check_safetensors(path: Path) -> None:
         raise UnsafeFile(
             f"{where}: tensors cover {expected} bytes but the file holds {size - 8 - n}; truncated or padded"
         )
+    return header
 
 
 def _external_entries(model: Any) -> list[tuple[str, dict[str, str]]]:

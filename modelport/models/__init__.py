@@ -9,7 +9,18 @@ state_dict and safetensors stages load the saved weights into such an instance).
 
 from __future__ import annotations
 
-from modelport.models.builtin import MLP, mlp_example
+from typing import Any
+
 from modelport.models.source import BUILTIN, ModelSource, resolve_model, split_result
 
 __all__ = ["BUILTIN", "MLP", "ModelSource", "mlp_example", "resolve_model", "split_result"]
+
+
+def __getattr__(name: str) -> Any:
+    # The built-in model defines an nn.Module (torch): loaded on first use, so that verify's ONNX replay,
+    # which reads only BUILTIN's names, imports no torch.
+    if name in ("MLP", "mlp_example"):
+        from modelport.models import builtin
+
+        return getattr(builtin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,17 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-
-import torch
+from typing import TYPE_CHECKING
 
 from modelport.errors import UsageError, one_line
-from modelport.models.builtin import mlp_example
+
+if TYPE_CHECKING:  # torch only when a model is built: verify reads BUILTIN's names without it
+    import torch
 
 __all__ = ["BUILTIN", "ModelSource", "from_object", "resolve_model", "split_result"]
 
 
 def split_result(result: object, spec: str) -> tuple[torch.nn.Module, object | None]:
     """A callable's result as ``(module, example_inputs or None)``."""
+    import torch
+
     if isinstance(result, torch.nn.Module):
         return result, None
     if isinstance(result, tuple | list) and len(result) == 2 and isinstance(result[0], torch.nn.Module):
@@ -49,14 +52,24 @@ class ModelSource:
 
     def build(self, seed: int) -> tuple[torch.nn.Module, object | None]:
         """Call the callable under ``torch.manual_seed(seed)``, leaving the caller's RNG state alone."""
+        import torch
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return split_result(self._call(), self.spec)
 
     def factory(self) -> torch.nn.Module:
         """A fresh instance of the architecture (its initial weights do not matter: they get replaced)."""
+        import torch
+
         with torch.random.fork_rng(devices=[]):
             return split_result(self._call(), self.spec)[0]
+
+
+def _mlp() -> object:
+    from modelport.models.builtin import mlp_example  # defines an nn.Module: imports torch
+
+    return mlp_example()
 
 
 BUILTIN: dict[str, ModelSource] = {
@@ -64,7 +77,7 @@ BUILTIN: dict[str, ModelSource] = {
         name="mlp",
         spec="mlp",
         description="Linear(20, 256) -> ReLU -> Linear(256, 10); X = randn(2, 20)",
-        create=mlp_example,
+        create=_mlp,
     ),
 }
 
@@ -117,6 +130,8 @@ def from_object(model: object, example_inputs: object = None) -> ModelSource:
     An ``nn.Module`` is used with its current weights; each fresh instance is a deep copy.
     A callable is used like a ``--model`` callable.
     """
+    import torch
+
     if isinstance(model, torch.nn.Module):
         module = model
         name = type(module).__name__

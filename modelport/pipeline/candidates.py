@@ -30,8 +30,8 @@ __all__ = ["check_pairing"]
 class _Watched:
     """A session whose ``Unsupported`` errors are kept, so that the caller can tell them from failures."""
 
-    def __init__(self, session: Any, seen: list[Unsupported]) -> None:
-        self._session, self._seen = session, seen
+    def __init__(self, session: Any, seen: list[Unsupported], say: Callable[[str], None]) -> None:
+        self._session, self._seen, self._say = session, seen, say
         self.name = session.name
 
     @property
@@ -53,6 +53,7 @@ class _Watched:
             raise
 
     def infer_all(self, sets: Sequence[Mapping[str, np.ndarray]]) -> Any:
+        self._say(f"{len(sets)} input sets")
         try:
             results = self._session.infer_all(sets)
         except Unsupported as e:
@@ -80,7 +81,9 @@ def check_pairing(
     selection: Selection,
     gate_edges: bool,
     timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CandidateResult:
+    """One candidate on every replay set; ``progress`` hears what it does now (loading its file, running sets)."""
     from modelport import exporters
 
     fmt, name, candidate = pairing.format, pairing.runtime, pairing.candidate
@@ -100,10 +103,15 @@ def check_pairing(
             return _skipped(candidate, fmt, name, tol, why, state.version)
         return result.model_copy(update={"runtime_version": state.version})
 
+    def say(what: str) -> None:  # a big model's load and replay are long: say which part runs
+        if progress is not None:
+            progress(f"checking {candidate}: {what}")
+
     def load() -> _Watched:
+        say(f"loading {record.files[0]}")
         try:
             session = exporter.load(folder, record, signature, factory, runtime=name, timeout=timeout)
-            return _Watched(session, seen)
+            return _Watched(session, seen, say)
         except Unsupported as e:
             seen.append(e)
             raise

@@ -7,7 +7,7 @@ never mask a whole row. Set ``k`` is drawn from ``seed + k``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +17,8 @@ import torch
 
 from modelport.errors import UsageError
 from modelport.pipeline.golden import read_npz
-from modelport.signature import DimRange, Signature, TensorSpec, torch_to_numpy
+from modelport.pipeline.sweep import sweep_sizes
+from modelport.signature import Signature, TensorSpec, torch_to_numpy
 
 __all__ = [
     "EDGE_SCALE",
@@ -124,25 +125,6 @@ def random_sets(
             InputSet(f"random_{i}", "random", f"example shapes, random values, seed {seed + i}", _to_numpy(inputs))
         )
     return sets
-
-
-def _sizes(label: str, example_size: int, dims: DimRange) -> list[int]:
-    """Both ends of the label's range: its minimum (1 by default) and its maximum, or a larger size if unbounded."""
-    larger = dims.max if dims.max is not None else 64 if label == "batch" else 2 * example_size
-    return [s for s in sorted({dims.min, larger}) if s != example_size]
-
-
-def sweep_sizes(signature: Signature, example_shapes: Mapping[str, Sequence[int]]) -> list[tuple[str, int]]:
-    """(label, size) of every sweep set, in order; its set is named ``f"{label}_{size}"`` (verify requires them)."""
-    label_size: dict[str, int] = {}
-    for spec in signature.inputs:
-        for axis, label in spec.dynamic_axes().items():
-            label_size.setdefault(label, int(example_shapes[spec.name][axis]))
-    return [
-        (label, size)
-        for label, example_size in label_size.items()
-        for size in _sizes(label, example_size, signature.dim_range(label))
-    ]
 
 
 def sweep_sets(

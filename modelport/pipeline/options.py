@@ -6,18 +6,20 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from modelport import exporters
 from modelport.errors import UsageError
 from modelport.exporters import ExportOptions
 from modelport.exporters.targets import Target, parse_target
-from modelport.pipeline.build import BuildOptions
 from modelport.runtimes import DEFAULT as DEFAULT_RUNTIMES
 from modelport.runtimes.plan import Selection, runs, select
 from modelport.specs import parse_dynamic_spec, parse_input_decl
 from modelport.validators.records import Tolerance
 from modelport.validators.tolerance import parse_tol_list, resolve_tolerances
+
+if TYPE_CHECKING:  # build imports torch; verify needs only check_timeout from here
+    from modelport.pipeline.build import BuildOptions
 
 __all__ = ["DEFAULT_SAMPLES", "MAX_SEED", "RunOptions", "string_list"]
 
@@ -122,6 +124,8 @@ class RunOptions:
         profile: object = False,
         batch_sizes: object = None,
     ) -> RunOptions:
+        from modelport.pipeline.build import BuildOptions
+
         selected = exporters.parse_formats(",".join(string_list(formats, "--formats")) if formats is not None else None)
         chosen = (
             runtimes

@@ -99,6 +99,7 @@ class ExportStage(Stage[RunContext]):
         folder, built = ctx.folder, ctx.model
         before = {p for p in folder.rglob("*") if p.is_file()}
         try:
+            ctx.stages.progress(f"writing {self.exporter.main_file}")  # the long, silent part for a big model
             fmt = self.exporter.export(self._request(ctx))
             _check_target(ctx, self.exporter, fmt)
             ctx.stages.progress(f"loading {fmt.files[0]} back")
@@ -137,10 +138,11 @@ class ValidateStage(Stage[RunContext]):
 
     def run(self, ctx: RunContext, record: StageRecord) -> None:
         built, options = ctx.model, ctx.options
-        sets, replays, dropped = reference_replays(
-            built, input_sets(built, options.seed, options.samples, ctx.user), record.notes
-        )
+        planned = input_sets(built, options.seed, options.samples, ctx.user)
+        ctx.stages.progress(f"the original's outputs on {len(planned)} input sets")
+        sets, replays, dropped = reference_replays(built, planned, record.notes)
         ctx.lost.extend(dropped)
+        ctx.stages.progress(f"writing the golden data ({len(sets)} sets)")
         ctx.golden = write_golden(ctx.folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
         for pairing in pairings(options.formats, options.runtimes):
@@ -160,7 +162,7 @@ class ValidateStage(Stage[RunContext]):
             result = check_pairing(
                 pairing, fmt, ctx.folder, built.signature, built.source.factory, replays, tol,
                 selection=options.runtimes, gate_edges=options.strict_edges or not exporters.get(name).lossy,
-                timeout=options.runtime_timeout,
+                timeout=options.runtime_timeout, progress=ctx.stages.progress,
             )  # fmt: skip
             hint = specialisation_hint(result, fmt)
             ctx.candidates.append(result.model_copy(update={"reason": hint}) if hint else result)

@@ -15,12 +15,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
 from modelport.errors import UsageError, one_line, raise_if_interrupted, resource_error
 from modelport.pipeline.records import StageRecord
 
-__all__ = ["Stage", "StageEvent", "StageRunner"]
+__all__ = ["Stage", "StageEvent", "StageRunner", "Steps"]
 
 C = TypeVar("C")
 
@@ -97,3 +98,45 @@ class StageRunner(Generic[C]):
 
     def get(self, name: str) -> StageRecord | None:
         return next((r for r in self.records if r.name == name), None)
+
+
+class Steps:
+    """Stage events for a command whose steps are plain code, not ``Stage`` objects (``verify``): the same
+    start, progress and end events, so the same display and logs follow it. One step runs at a time."""
+
+    def __init__(self, on_event: Callable[[StageEvent], None] | None = None) -> None:
+        self._on_event = on_event
+        self._current: tuple[str, float] | None = None
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        """The last step ends with the command: ok, or failed with the error's one line (an interrupt ends none)."""
+        if error is None:
+            self.end()
+        elif isinstance(error, Exception):
+            self.end("failed", one_line(error, 500))
+
+    def begin(self, name: str) -> None:
+        """Start step ``name``, ending the one before (ok)."""
+        self.end()
+        if self._on_event is not None:
+            self._current = (name, time.perf_counter())
+            self._on_event(StageEvent(name, "start"))
+
+    def progress(self, message: str) -> None:
+        if self._on_event is not None and self._current is not None:
+            self._on_event(StageEvent(self._current[0], "progress", message=message))
+
+    def end(self, status: Literal["ok", "failed"] = "ok", reason: str | None = None) -> None:
+        """End the running step, if any, with its seconds."""
+        if self._on_event is None or self._current is None:
+            return
+        (name, start), self._current = self._current, None
+        seconds = round(time.perf_counter() - start, 4)
+        self._on_event(
+            StageEvent(name, "end", record=StageRecord(name=name, status=status, seconds=seconds, reason=reason))
+        )

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from modelport import exporters
@@ -28,6 +28,7 @@ from modelport.pipeline.manifest import DamagedManifest, read_manifest
 from modelport.pipeline.options import check_timeout
 from modelport.pipeline.outdir import MANIFEST_NAME, reading
 from modelport.pipeline.records import Environment, IntegrityProblem, Report, VerifyReport
+from modelport.pipeline.stages import StageEvent, Steps
 from modelport.pipeline.verify_golden import golden_paths, golden_replays
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
@@ -109,6 +110,7 @@ def verify(
     trusted_keys: Sequence[str | Path] = (),
     trust: bool = False,
     runtime_timeout: float | None = None,
+    on_event: Callable[[StageEvent], None] | None = None,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
 
@@ -124,8 +126,11 @@ def verify(
     ``require_signature`` (implied by ``trusted_keys``, Ed25519 public key files) fails anything but valid.
     TorchScript and ``.pt2`` files are programs: loaded only under a valid signature or ``trust``,
     else listed as not verified (a failure unless ``runtimes`` leaves them out).
+    ``on_event`` sees its steps (integrity, golden, replay with one "checking FORMAT@RUNTIME" per candidate,
+    drift) as stage events, like ``run``'s.
     """
-    with reading(Path(folder)):  # no run swaps the folder while it is read
+    steps = Steps(on_event)
+    with reading(Path(folder)), steps:  # no run swaps the folder while it is read; a step that raises ends failed
         return _verify(
             Path(folder),
             runtimes=runtimes,
@@ -142,6 +147,7 @@ def verify(
             trusted_keys=trusted_keys,
             trust=trust,
             runtime_timeout=check_timeout(runtime_timeout),
+            steps=steps,
         )
 
 
@@ -187,6 +193,7 @@ def _verify(
     trusted_keys: Sequence[str | Path],
     trust: bool,
     runtime_timeout: float | None,
+    steps: Steps,
 ) -> VerifyReport:
     selection = select(runtimes)
     parsed_target = parse_target(target) if target is not None else None
@@ -196,6 +203,7 @@ def _verify(
     current = Environment.current()
     required = require_signature or bool(trusted_keys)
     keys = load_trusted_keys(trusted_keys)
+    steps.begin("integrity")
     try:
         manifest = read_manifest(root)
     except DamagedManifest as e:
@@ -216,6 +224,7 @@ def _verify(
     notes: list[str] = []
     replays: list[ReplaySet] = []
     if not broken & golden_paths(manifest):
+        steps.begin("golden")
         replays, golden_problems = golden_replays(root, manifest)
         problems += golden_problems
         if replays:
@@ -230,6 +239,7 @@ def _verify(
         failed = [c.candidate for c in manifest.candidates if c.verdict == "fail"]
         notes.append(f"the run that wrote this folder failed ({', '.join(failed) or 'a stage failed'})")
     why_trusted = _trust(root, signed, trust)
+    steps.begin("replay")
     with contextlib.ExitStack() as stack:
         if why_trusted is not None:
             stack.enter_context(granted(root, why_trusted))
@@ -244,11 +254,13 @@ def _verify(
             untrusted=None if why_trusted is not None else signed,
             signed=signed.status == "valid",
             timeout=runtime_timeout,
+            steps=steps,
         )
     candidates = list(results.values())
     notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []
     if against is not None:
+        steps.begin("drift")
         drift, drift_notes = compare_golden(root, manifest, Path(against), drift_tol)
         notes += drift_notes
     if not manifest.formats:
@@ -296,6 +308,7 @@ def _check_formats(
     untrusted: SignatureStatus | None,
     signed: bool,
     timeout: float | None,
+    steps: Steps,
 ) -> dict[str, CandidateResult]:
     """Each recorded format replayed from the folder in every selected runtime that runs it, by candidate name;
     program files only when ``untrusted`` is None."""
@@ -321,6 +334,7 @@ def _check_formats(
             weights.append(name)
         else:
             # Only modelport's own built-in architectures are built here, never the user's code.
+            steps.progress(f"checking {candidate}")
             results[candidate] = check_pairing(
                 pairing,
                 record,
@@ -332,7 +346,10 @@ def _check_formats(
                 selection=selection,
                 gate_edges=gate_edges or not exporter.lossy,
                 timeout=timeout,
+                progress=steps.progress,
             )
+    if weights:
+        steps.progress(f"proving {', '.join(weights)} against the artifacts that passed")
     _prove_weights(root, manifest, results, weights, tolerances, signed=signed)
     return {p.candidate: results[p.candidate] for p in planned if p.candidate in results}
 

@@ -175,7 +175,7 @@ _FLOATS = ("float32", "float64", "float16", "bfloat16")
 
 def required_sets(manifest: Report, example_shapes: Mapping[str, Sequence[int]]) -> dict[str, str]:
     """name -> kind of every golden set the recorded options and signature call for (as ``run`` makes them)."""
-    from modelport.pipeline.inputs import sweep_sizes
+    from modelport.pipeline.sweep import sweep_sizes
 
     options = manifest.options
     samples = options.samples

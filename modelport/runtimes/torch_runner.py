@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import LoadError
 from modelport.signature import Signature, flatten_outputs, numpy_to_torch, torch_to_numpy
+
+if TYPE_CHECKING:  # torch only when a module runs: importing the class (torchscript's runner) stays light
+    import numpy as np
+    import torch
 
 __all__ = ["TorchRunner"]
 
@@ -34,6 +35,8 @@ class TorchRunner:
         return self.infer_torch(args)
 
     def infer_torch(self, args: list[torch.Tensor]) -> dict[str, np.ndarray]:
+        import torch
+
         with torch.inference_mode():
             if self.keyword:
                 out = self.module(**dict(zip(self.signature.input_names, args, strict=True)))
