@@ -177,8 +177,9 @@ def graph_problems(model: onnx.ModelProto) -> list[str]:
     return _graph_problems(model.graph, None, ctx, opsets)
 
 
-def check_onnx_file(path: Path) -> None:
-    """Raise ExportError naming what is wrong with the saved graph (see the module's docstring)."""
+def check_onnx_file(path: Path) -> onnx.ModelProto:
+    """Raise ExportError naming what is wrong with the saved graph (see the module's docstring); else the graph,
+    loaded without its external data, for the caller's own facts (one parse of the file)."""
     require("onnx")  # a clear error when onnx is missing
     try:
         model = load_onnx(path, load_external_data=False)
@@ -188,3 +189,4 @@ def check_onnx_file(path: Path) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ExportError(f"{path.name} failed the graph check: {problems[0]}{more}")
+    return model

@@ -14,7 +14,7 @@ from modelport.exporters.onnx_format import FILE as ONNX_FILE
 from modelport.exporters.onnx_format import write_onnx
 from modelport.exporters.runtime import require
 
-__all__ = ["base_onnx", "float32_only", "op_types", "read_graph"]
+__all__ = ["base_onnx", "count_ops", "float32_only", "op_types", "read_graph"]
 
 
 @contextlib.contextmanager
@@ -47,7 +47,12 @@ def read_graph(path: Path, what: str) -> Any:
 
 
 def op_types(path: Path) -> dict[str, int]:
+    return count_ops(require("onnx").load(str(path), load_external_data=False))
+
+
+def count_ops(model: Any) -> dict[str, int]:
+    """Nodes of the main graph by operator, of a loaded model."""
     counts: dict[str, int] = {}
-    for node in require("onnx").load(str(path), load_external_data=False).graph.node:
+    for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return counts

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ExportError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
+from modelport.exporters.capture import shared_program
 from modelport.exporters.dims import dynamic_shapes, request_probe
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
@@ -26,7 +27,7 @@ from modelport.validators.records import Tolerance
 if TYPE_CHECKING:  # torch only when exporting: verify's ONNX replay imports this module without it
     import torch
 
-__all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "no_bfloat16", "write_onnx"]
+__all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "model_facts", "no_bfloat16", "write_onnx"]
 
 FILE = "model.onnx"
 # Protobuf cannot hold a message over 2 GiB; above this many bytes of weights the graph
@@ -53,7 +54,11 @@ def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]
 
 def graph_facts(path: Path) -> dict[str, Any]:
     """Opset, IR version, producer and I/O names of a saved ONNX file (weights not loaded)."""
-    model = require("onnx").load(str(path), load_external_data=False)
+    return model_facts(require("onnx").load(str(path), load_external_data=False))
+
+
+def model_facts(model: Any) -> dict[str, Any]:
+    """:func:`graph_facts` of a loaded ModelProto."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {
         "opset": opset,
@@ -79,10 +84,9 @@ def no_bfloat16(request: ExportRequest) -> str | None:
 _PATH_METADATA = ("pkg.torch.onnx.stack_trace",)
 
 
-def strip_source_paths(path: Path) -> None:
-    """Remove stack traces from node metadata, so the file neither leaks nor depends on where it was built."""
-    require("onnx")  # a clear error when onnx is missing
-    model = load_onnx(path, load_external_data=False)
+def _strip_metadata(model: Any) -> bool:
+    """Remove stack traces from node metadata, so the file neither leaks nor depends on where it was built;
+    whether anything was removed."""
     graphs = [model.graph, *(f for f in model.functions)]
     changed = False
     for graph in graphs:
@@ -92,14 +96,18 @@ def strip_source_paths(path: Path) -> None:
                 del node.metadata_props[:]
                 node.metadata_props.extend(keep)
                 changed = True
-    if changed:
-        with atomic_write(path) as fh:
-            fh.write(model.SerializeToString())
+    return changed
 
 
-def _fixed_dynamic_dims(path: Path, sig: Signature) -> dict[str, list[str]]:
+def _save_graph(model: Any, path: Path) -> None:
+    """The graph (loaded without its external data, which stays as it is on disk) written back over ``path``."""
+    with atomic_write(path) as fh:
+        fh.write(model.SerializeToString())
+
+
+def _fixed_dynamic_dims(model: Any, sig: Signature) -> dict[str, list[str]]:
     """Input axes declared dynamic that the graph pins to a number, by label."""
-    graph = require("onnx").load(str(path), load_external_data=False).graph
+    graph = model.graph
     fixed: dict[str, list[str]] = {}
     for spec, graph_input in zip(sig.inputs, graph.input, strict=False):
         dims = graph_input.type.tensor_type.shape.dim
@@ -151,16 +159,13 @@ def _ir_needed(model: Any) -> int:
     return needed
 
 
-def fit_target(path: Path, target: Target | None) -> list[str]:
-    """Lower the file's IR version to what ``target`` reads, when nothing in the graph needs the newer one.
+def _fit_model(model: Any, target: Target) -> list[str]:
+    """Lower the model's IR version (in place) to what ``target`` reads, when nothing in the graph needs the newer
+    one; the note, or nothing when it already fits.
 
     Exporters stamp the newest IR version they know (the dynamo exporter writes 10) even for
     graphs that IR 9 describes exactly; onnxruntime 1.17 refuses a file stamped 10.
     """
-    if target is None:
-        return []
-    require("onnx")  # a clear error when onnx is missing
-    model = load_onnx(path, load_external_data=False)
     if model.ir_version <= target.max_ir:
         return []
     needed = _ir_needed(model)
@@ -171,8 +176,6 @@ def fit_target(path: Path, target: Target | None) -> list[str]:
         )
     before = model.ir_version
     model.ir_version = target.max_ir
-    with atomic_write(path) as fh:
-        fh.write(model.SerializeToString())
     return [f"IR version lowered from {before} to {target.max_ir} for {target.label} (nothing in the graph needs more)"]
 
 
@@ -202,17 +205,19 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
             "--opset (data-dependent Python control flow needs torch.cond)"
         ) from e
     onnx = require("onnx")
-    strip_source_paths(path)
+    # One parse of the written file: every fact and fix below reads or changes this ModelProto (weights stay on
+    # disk), and the file is written back only when something changed. The checker reads the file itself.
+    model = load_onnx(path, load_external_data=False)
+    if _strip_metadata(model):
+        _save_graph(model, path)
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:
         raise ExportError(f"onnx.checker rejected the exported {path.name}: {one_line(e)}") from e
-    facts = graph_facts(path)
+    facts = model_facts(model)
     wanted = opts.onnx_opset
     if wanted is not None and facts["opset"] != wanted and opts.target is not None:
-        nearest = oldest_release_for(
-            facts["opset"], _ir_needed(require("onnx").load(str(path), load_external_data=False))
-        )
+        nearest = oldest_release_for(facts["opset"], _ir_needed(model))
         raise ExportError(
             f"{opts.target.label} reads opset {opts.target.max_opset} at most, and the {opts.onnx_exporter} exporter "
             f"could not go below opset {facts['opset']} for this model; the nearest that works: --target {nearest}"
@@ -224,20 +229,21 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
             "(the version converter could not convert every operator); choose a newer --opset or --target, or try "
             f"--onnx-exporter {'legacy' if opts.onnx_exporter == 'dynamo' else 'dynamo'}"
         )
-    lowered = fit_target(path, opts.target)
+    lowered = _fit_model(model, opts.target) if opts.target is not None else []
     if lowered:
+        _save_graph(model, path)
         notes += lowered
         try:
             onnx.checker.check_model(str(path), full_check=True)
         except Exception as e:
             raise ExportError(f"onnx.checker rejected {path.name} at IR {opts.target.max_ir}: {one_line(e)}") from e  # type: ignore[union-attr]
-        facts = graph_facts(path)
+        facts = model_facts(model)
     if facts["inputs"] != sig.input_names or facts["outputs"] != sig.output_names:
         raise ExportError(
             f"the exported graph names its inputs {facts['inputs']} and outputs {facts['outputs']}, "
             f"expected {sig.input_names} and {sig.output_names}"
         )
-    fixed = _fixed_dynamic_dims(path, sig)
+    fixed = _fixed_dynamic_dims(model, sig)
     if fixed:
         raise ExportError(_why_fixed(request, fixed))
     files = [path.name]
@@ -268,8 +274,10 @@ def _export_dynamo(request: ExportRequest, args: tuple[torch.Tensor, ...], path:
     import torch
 
     sig = request.signature
+    # The shape probe's torch.export program when torch.onnx would capture the same graph (see capture.py).
+    captured = shared_program(request)
     program = torch.onnx.export(
-        request.graph_module,
+        captured if captured is not None else request.graph_module,
         args,
         dynamo=True,
         verbose=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
-from modelport.exporters.onnx_derived import base_onnx, op_types
+from modelport.exporters.onnx_derived import base_onnx, count_ops, op_types
 from modelport.exporters.onnx_format import no_bfloat16
 from modelport.exporters.onnx_save import data_file, file_roles, onnx_output
 from modelport.exporters.runtime import require
@@ -70,8 +70,7 @@ class OnnxOptimizedExporter(Exporter):
                     del session  # its copy of the weights goes before the next stage
             except Exception as e:
                 raise ExportError(f"onnxruntime could not optimize the graph: {one_line(e)}") from e
-        check_onnx_file(path)
-        after = op_types(path)
+        after = count_ops(check_onnx_file(path))
         files, roles = file_roles(path)
         return FormatRecord(
             format=self.name,
