@@ -35,3 +35,21 @@ def test_unaligned_tensors_are_copied_to_aligned_memory_and_ties_kept() -> None:
     state = _aligned({"a": unaligned, "tied": unaligned, "b": aligned})
     assert state["a"].data_ptr() % 64 == 0 and torch.equal(state["a"], unaligned)
     assert state["a"] is state["tied"] and state["b"] is aligned
+
+
+def test_a_big_model_is_loaded_back_once_by_validate_with_the_original_freed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelport.pipeline import run_stages
+
+    monkeypatch.setattr(run_stages, "LOAD_BACK_LIMIT", 0)  # the MLP's 31 KB of weights count as big
+    freed: list[int] = []
+    release = run_stages.release_weights
+    monkeypatch.setattr(run_stages, "release_weights", lambda built: freed.append(release(built)) or freed[-1])
+    report = modelport.run(out=tmp_path / "mlp", samples=1)
+    assert report.verdict == "pass"
+    assert freed == [(20 * 256 + 256 + 256 * 10 + 10) * 4]  # every weight freed before the candidates load
+    for stage in report.stages:
+        if stage.name in report.formats:
+            assert any("loaded back by the validate stage" in n for n in stage.notes), stage.name
+    assert {c.candidate for c in report.candidates if c.verdict == "pass"} >= {"state_dict@torch", "onnx@onnxruntime"}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
+import shutil
+import tempfile
 import warnings
 import zipfile
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from modelport.errors import ExportError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # torch only when exporting or running: verify's ONNX replay 
 __all__ = ["DEPRECATION_NOTE", "TorchScriptExporter", "quiet_jit", "strip_debug_records"]
 
 FILE = "model.torchscript.pt"
+_CHUNK = 1 << 24
 DEPRECATION_NOTE = "TorchScript is deprecated upstream (torch.jit.* warns on every call); prefer onnx for deployment"
 
 
@@ -41,29 +43,34 @@ def quiet_jit(notes: list[str] | None = None) -> contextlib.AbstractContextManag
     return collect_warnings(notes, drop=_is_jit_deprecation)
 
 
-def strip_debug_records(archive: bytes) -> bytes:
-    """The TorchScript archive without its ``*.debug_pkl`` records, and with a content-derived serialization id.
+def strip_debug_records(archive: IO[bytes], out: IO[bytes]) -> None:
+    """Copy the TorchScript archive to ``out`` without its ``*.debug_pkl`` records, with a content-derived
+    serialization id.
 
     The debug records hold the builder's absolute source paths (the model's file, modelport's,
     torch's in site-packages); ``torch.jit.load`` does not need them. The serialization id is
     random per save; here it is a digest of the other records, so it changes only with them.
+    Records are streamed in chunks: a 3 GB model's weights are never held in memory again.
     """
-    source = zipfile.ZipFile(io.BytesIO(archive))
+    source = zipfile.ZipFile(archive)
     kept = [i for i in source.infolist() if not i.filename.endswith(".debug_pkl")]
     digest = hashlib.sha256()
     for info in kept:
         if not info.filename.endswith("serialization_id"):
-            digest.update(info.filename.encode() + source.read(info))
-    out = io.BytesIO()
+            digest.update(info.filename.encode())
+            with source.open(info) as record:
+                while chunk := record.read(_CHUNK):
+                    digest.update(chunk)
     with zipfile.ZipFile(out, "w") as target:
         for info in kept:
-            data = source.read(info)
-            if info.filename.endswith(".data/serialization_id"):
-                data = digest.hexdigest()[: len(data)].encode()
             clean = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             clean.compress_type = info.compress_type
-            target.writestr(clean, data)
-    return out.getvalue()
+            if info.filename.endswith(".data/serialization_id"):
+                target.writestr(clean, digest.hexdigest()[: info.file_size].encode())
+                continue
+            clean.file_size = info.file_size  # known up front, as writestr would set it: the same bytes
+            with source.open(info) as record, target.open(clean, "w") as dest:
+                shutil.copyfileobj(record, dest, _CHUNK)
 
 
 class TorchScriptExporter(Exporter):
@@ -91,10 +98,13 @@ class TorchScriptExporter(Exporter):
                     # only without autograd, and the trace check would see two graphs.
                     with torch.no_grad():
                         module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
-                buffer = io.BytesIO()
-                torch.jit.save(module, buffer)
-                with atomic_write(request.folder / FILE) as fh:
-                    fh.write(strip_debug_records(buffer.getvalue()))
+                # Saved to a scratch file (by handle, as a buffer would be: the same bytes), then copied
+                # without its debug records: never the whole archive in memory.
+                with tempfile.TemporaryFile(dir=request.folder, prefix=".torchscript-") as scratch:
+                    torch.jit.save(module, scratch)
+                    scratch.seek(0)
+                    with atomic_write(request.folder / FILE) as fh:
+                        strip_debug_records(scratch, fh)
         except Exception as e:
             other = "script" if method == "trace" else "trace"
             raise ExportError(

@@ -301,3 +301,26 @@ def build_model(source: ModelSource, seed: int, options: BuildOptions | None = N
     )
     reference = {spec.name: torch_to_numpy(t) for spec, t in zip(signature.outputs, outputs, strict=True)}
     return Built(source, model, flat, example.inputs, signature, reference, rules, info, notes)
+
+
+def release_weights(built: Built) -> int:
+    """Free the original's weights once its outputs on every set are computed; the bytes freed.
+
+    The candidates are loaded one at a time after this: a model's weights are then held once (the
+    candidate's), not twice. The model object stays (its structure, names, signature); only the
+    storage goes, and ``built.probe`` (a torch.export program holding the same tensors) with it.
+    The model is always modelport's own instance (a spec's factory, or a copy of an in-memory one).
+    """
+    import torch
+
+    freed = 0
+    seen: set[int] = set()
+    for module in {id(built.model): built.model, id(built.flat): built.flat}.values():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if id(tensor) in seen or tensor.is_meta:
+                continue
+            seen.add(id(tensor))
+            freed += tensor.numel() * tensor.element_size()
+            tensor.data = torch.empty(0, dtype=tensor.dtype)
+    built.probe = None
+    return freed

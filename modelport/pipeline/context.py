@@ -46,6 +46,7 @@ class RunContext:
     golden: Golden | None = None
     candidates: list[CandidateResult] = field(default_factory=list)
     lost: list[LostSet] = field(default_factory=list)
+    weight_bytes: int = 0  # the model's parameters and buffers, measured by the build stage
     determinism: Determinism | None = None
     profile: Profile | None = None  # --profile
 

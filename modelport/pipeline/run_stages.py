@@ -15,7 +15,7 @@ from modelport.errors import ExportError, NotReproducible, ParityFailure, StageE
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
 from modelport.models.source import BUILTIN
-from modelport.pipeline.build import build_model, probe_built, widen_for_export
+from modelport.pipeline.build import build_model, probe_built, release_weights, widen_for_export
 from modelport.pipeline.candidates import check_pairing
 from modelport.pipeline.context import RunContext
 from modelport.pipeline.determinism import ALLOWED_TO_DIFFER
@@ -52,6 +52,7 @@ class BuildStage(Stage[RunContext]):
         weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
         ctx.out.check_disk(disk_needed(weights, len(options.formats)))
         check_memory(weights)
+        ctx.weight_bytes = weights
         ctx.stages.progress("probing shapes")
         probe_built(built, options.formats, options.build.bounds)  # final dims for every exporter
         record.notes.extend(built.notes)
@@ -68,6 +69,11 @@ class TensorsStage(Stage[RunContext]):
     def run(self, ctx: RunContext, record: StageRecord) -> None:
         with tempfile.TemporaryDirectory(prefix="modelport-tensors-") as scratch:
             record.details.update(tensor_round_trips(Path(scratch)))
+
+
+# Above this many bytes of weights an export is loaded back by the validate stage only, where the
+# original's weights are already freed: loading it here would hold the weights twice.
+LOAD_BACK_LIMIT = 1 << 30
 
 
 class ExportStage(Stage[RunContext]):
@@ -102,12 +108,13 @@ class ExportStage(Stage[RunContext]):
             ctx.stages.progress(f"writing {self.exporter.main_file}")  # the long, silent part for a big model
             fmt = self.exporter.export(self._request(ctx))
             _check_target(ctx, self.exporter, fmt)
-            ctx.stages.progress(f"loading {fmt.files[0]} back")
-            runner = self.exporter.load(folder, fmt, built.signature, built.source.factory)
-            try:
-                runner.infer({k: torch_to_numpy(v) for k, v in built.inputs.items()})
-            finally:
-                runner.close()
+            if ctx.weight_bytes <= LOAD_BACK_LIMIT:
+                self._load_back(ctx, fmt)
+            else:
+                record.notes.append(
+                    f"loaded back by the validate stage, after the original's weights are freed: "
+                    f"{ctx.weight_bytes / (1 << 30):.1f} GiB of weights are held once at a time, not twice"
+                )
         except Exception:
             for path in {p for p in folder.rglob("*") if p.is_file()} - before:
                 path.unlink()  # a rejected artifact must not ship in the folder
@@ -117,6 +124,15 @@ class ExportStage(Stage[RunContext]):
         record.details.update(fmt.details)
         record.notes.extend(fmt.notes)
         ctx.records[self.name] = fmt
+
+    def _load_back(self, ctx: RunContext, fmt: FormatRecord) -> None:
+        built = ctx.model
+        ctx.stages.progress(f"loading {fmt.files[0]} back")
+        runner = self.exporter.load(ctx.folder, fmt, built.signature, built.source.factory)
+        try:
+            runner.infer({k: torch_to_numpy(v) for k, v in built.inputs.items()})
+        finally:
+            runner.close()
 
 
 def _check_target(ctx: RunContext, exporter: exporters.Exporter, fmt: FormatRecord) -> None:
@@ -142,6 +158,8 @@ class ValidateStage(Stage[RunContext]):
         ctx.stages.progress(f"the original's outputs on {len(planned)} input sets")
         sets, replays, dropped = reference_replays(built, planned, record.notes)
         ctx.lost.extend(dropped)
+        # Every reference output is computed: the original's weights go before the candidates load theirs.
+        release_weights(built)
         ctx.stages.progress(f"writing the golden data ({len(sets)} sets)")
         ctx.golden = write_golden(ctx.folder, sets, replays)
         record.details["input_sets"] = [s.name for s in sets]
