@@ -201,6 +201,17 @@ def torch_to_numpy(t: torch.Tensor) -> np.ndarray:
     return np.asarray(t.numpy(), order="C").copy()  # keeps 0-d tensors 0-d
 
 
+def torch_as_numpy(t: torch.Tensor) -> np.ndarray:
+    """What :func:`torch_to_numpy` gives, as a view of the tensor's memory where numpy can have one (no copy):
+    for reading only, and only while nothing writes to the tensor."""
+    import torch
+
+    t = t.detach()
+    if t.dtype == torch.bfloat16 or t.device.type != "cpu" or not t.is_contiguous() or t.is_conj() or t.is_neg():
+        return torch_to_numpy(t)
+    return t.numpy()
+
+
 def numpy_to_torch(a: np.ndarray, dtype: str | None = None) -> torch.Tensor:
     """A torch tensor from a numpy array, cast back to the declared dtype (e.g. bfloat16)."""
     import numpy as np

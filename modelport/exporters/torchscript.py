@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from modelport.errors import ExportError, one_line
@@ -98,13 +99,14 @@ class TorchScriptExporter(Exporter):
                     # only without autograd, and the trace check would see two graphs.
                     with torch.no_grad():
                         module = torch.jit.trace(request.graph_module, args)  # type: ignore[no-untyped-call]
-                # Saved to a scratch file (by handle, as a buffer would be: the same bytes), then copied
-                # without its debug records: never the whole archive in memory.
-                with tempfile.TemporaryFile(dir=request.folder, prefix=".torchscript-") as scratch:
-                    torch.jit.save(module, scratch)
-                    scratch.seek(0)
-                    with atomic_write(request.folder / FILE) as fh:
-                        strip_debug_records(scratch, fh)
+                # Saved by path (to a handle, torch.jit.save serializes the whole archive in memory first), as
+                # "archive": the archive's inner folder is named after the file, and a buffer's is "archive",
+                # so the bytes are those of a save to memory. Then copied without its debug records.
+                with tempfile.TemporaryDirectory(dir=request.folder, prefix=".torchscript-") as scratch:
+                    saved = Path(scratch) / "archive"
+                    module.save(str(saved))
+                    with saved.open("rb") as archive, atomic_write(request.folder / FILE) as fh:
+                        strip_debug_records(archive, fh)
         except Exception as e:
             other = "script" if method == "trace" else "trace"
             raise ExportError(

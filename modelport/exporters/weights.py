@@ -20,6 +20,7 @@ import numpy as np
 
 from modelport.errors import LoadError
 from modelport.exporters.base import Exporter
+from modelport.signature import torch_as_numpy
 from modelport.validators.records import Tolerance
 
 if TYPE_CHECKING:  # torch only when weights are loaded or digested: verify's ONNX replay imports this without it
@@ -86,18 +87,6 @@ def tensor_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _digest_view(t: torch.Tensor) -> np.ndarray:
-    """The array ``torch_to_numpy`` would give, without its copy where numpy can view the tensor as it is."""
-    import torch
-
-    from modelport.signature import torch_to_numpy
-
-    t = t.detach()
-    if t.dtype == torch.bfloat16 or t.device.type != "cpu" or not t.is_contiguous() or t.is_conj() or t.is_neg():
-        return torch_to_numpy(t)
-    return t.numpy()
-
-
 # The digests of a model's state as last computed: state_dict and safetensors record the same ones, and
 # hashing 3 GB twice costs seconds. Reused only for the very same tensor objects (held weakly, so a freed
 # model's reused addresses cannot match) at the same version counters (bumped by every in-place change).
@@ -126,7 +115,7 @@ def state_digests(model: torch.nn.Module) -> dict[str, str]:
         # sha256 releases the GIL: tensors are hashed on every core (a 3 GB model hashes at ~0.5 GB/s per core).
         workers = min(len(state), os.cpu_count() or 1) or 1
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelport-sha") as pool:
-            hashed = pool.map(lambda v: tensor_digest(_digest_view(v)), state.values())
+            hashed = pool.map(lambda v: tensor_digest(torch_as_numpy(v)), state.values())
             digests = dict(zip(state, hashed, strict=True))
         _last = ([(k, weakref.ref(v), v._version) for k, v in state.items()], digests)
         return dict(digests)

@@ -21,7 +21,7 @@ from modelport.exporters.base import FormatRecord
 from modelport.exporters.runtime import require
 from modelport.exporters.weights import WeightsExporter, tensor_digest
 from modelport.pipeline.weights_match import FOLD_RTOL, AnchorTensors, Match, match_tensors
-from modelport.signature import torch_to_numpy
+from modelport.signature import torch_as_numpy
 from modelport.validators.candidate import not_run, summarise
 from modelport.validators.compare import compare_array
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
@@ -41,7 +41,7 @@ def _from_pt2(path: Path) -> dict[str, np.ndarray]:
 
     with collect_warnings(None, loggers=TORCH_EXPORT_LOGGERS):
         program = load_exported_program(path)
-    return {k: torch_to_numpy(v) for k, v in program.state_dict.items()}
+    return {k: torch_as_numpy(v) for k, v in program.state_dict.items()}  # views: the arrays keep it alive
 
 
 def _from_onnx(path: Path) -> dict[str, np.ndarray]:
@@ -194,7 +194,7 @@ def read_weights(exporter: WeightsExporter, root: Path, files: list[str], tol: T
     fmt, cand, runtime = exporter.name, exporter.candidate, exporter.runtime
     try:
         raw = exporter.read_state(root / files[0])
-        return {k: torch_to_numpy(v) for k, v in raw.items()}  # type: ignore[arg-type]
+        return {k: torch_as_numpy(v) for k, v in raw.items()}  # type: ignore[arg-type]  # views, read only
     except StageError as e:
         return not_run(cand, fmt, runtime, tol, "load", str(e))
     except Exception as e:
