@@ -52,6 +52,9 @@ class OnnxOptimizedExporter(Exporter):
             options = ort.SessionOptions()
             options.log_severity_level = 3
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            # This session only writes the optimized graph and never runs: packing weights for its kernels
+            # would hold another copy of them (the saved file is the same without it).
+            options.add_session_config_entry("session.disable_prepacking", "1")
             path = request.folder / FILE
             try:
                 with onnx_output(path) as target:

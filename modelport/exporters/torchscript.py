@@ -104,7 +104,7 @@ class TorchScriptExporter(Exporter):
                 # so the bytes are those of a save to memory. Then copied without its debug records.
                 with tempfile.TemporaryDirectory(dir=request.folder, prefix=".torchscript-") as scratch:
                     saved = Path(scratch) / "archive"
-                    module.save(str(saved))
+                    module.save(str(saved))  # type: ignore[no-untyped-call]
                     with saved.open("rb") as archive, atomic_write(request.folder / FILE) as fh:
                         strip_debug_records(archive, fh)
         except Exception as e:

@@ -393,9 +393,12 @@ def _prove_weights(
             results[exporter.candidate] = read
         else:
             states[name] = (exporter, tol, read)
-    for name, (exporter, tol, state) in states.items():
+    names = {n: set(s) for n, (_, _, s) in states.items()}
+    for name in list(states):
+        # One weights file's tensors at a time: a checked file's pages are let go before the next is read.
+        exporter, tol, state = states.pop(name)
         files = manifest.formats[name].files
-        peers = {manifest.formats[n].files[0]: s for n, (_, _, s) in states.items() if n != name}
+        peers = {manifest.formats[n].files[0]: keys for n, keys in names.items() if n != name}
         digests = manifest.formats[name].tensors if signed else None
         results[exporter.candidate] = check_weights(
             exporter, root, files, tol, anchors, no_program, state=state, peers=peers, signed=digests

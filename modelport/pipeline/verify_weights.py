@@ -10,7 +10,7 @@ Nothing failed but some tensor is in no verified artifact: the file is *unproven
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +201,7 @@ def read_weights(exporter: WeightsExporter, root: Path, files: list[str], tol: T
         return not_run(cand, fmt, runtime, tol, "load", f"{files[0]}: {one_line(e)}")
 
 
-def _peers_problem(file: str, state: State, peers: Mapping[str, State]) -> str | None:
+def _peers_problem(file: str, state: State, peers: Mapping[str, Collection[str]]) -> str | None:
     """Without a program, the folder's weights files must at least hold the same tensor names."""
     for other, theirs in peers.items():
         only_here, only_there = sorted(set(state) - set(theirs)), sorted(set(theirs) - set(state))
@@ -221,12 +221,12 @@ def check_weights(
     no_program: str,
     *,
     state: State | None = None,
-    peers: Mapping[str, State] | None = None,
+    peers: Mapping[str, Collection[str]] | None = None,
     signed: Mapping[str, str] | None = None,
 ) -> CandidateResult:
     """Prove each tensor of the weights file against the verified artifacts; ``no_program`` says why no .pt2.
 
-    ``state`` is the file's tensors when already read; ``peers`` the other weights files' of the folder;
+    ``state`` is the file's tensors when already read; ``peers`` the other weights files' tensor names;
     ``signed`` the per-tensor sha256 the manifest records, given only under a valid signature: they
     prove what no artifact could.
     """
