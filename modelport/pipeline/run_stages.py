@@ -7,6 +7,7 @@ outputs there; ``run_stages`` runs them and assembles the report.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import tempfile
 from pathlib import Path
 
@@ -119,6 +120,7 @@ class ExportStage(Stage[RunContext]):
             for path in {p for p in folder.rglob("*") if p.is_file()} - before:
                 path.unlink()  # a rejected artifact must not ship in the folder
             raise
+        gc.collect()  # the exporter's graphs (torch.fx, ONNX IR) sit in reference cycles: let a big copy go now
         if self.exporter.role == "model":  # the ranges every graph was exported with
             fmt.details.setdefault("dynamic_dims", built.signature.dims_text())
         record.details.update(fmt.details)
