@@ -106,7 +106,12 @@ def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     from safetensors.torch import load_file
 
     check_safetensors(path)
-    state = load_file(str(path), device="cpu")
+    try:
+        # One buffer per tensor (safetensors 0.8): a caller can let each go once used; mmap's views would keep
+        # every page of the file resident until the last tensor is gone.
+        state = load_file(str(path), device="cpu", backend="pread")
+    except TypeError:  # an older safetensors, without backends
+        state = load_file(str(path), device="cpu")
     with safe_open(str(path), framework="pt") as f:
         metadata: dict[str, str] = f.metadata() or {}
     return state, metadata

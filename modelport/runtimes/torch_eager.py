@@ -60,7 +60,8 @@ def _clone(artifact: Artifact) -> Any:
     if clone is not None:
         # Built without memory for its weights, the clone takes the file's tensors as they are (assign=True):
         # one copy of the weights, not two (a fresh model's own plus the file's) while both are held.
-        load_weights_strict(clone, _aligned(state), artifact.files[0], assign=True)
+        state = _aligned(state)
+        load_weights_strict(clone, state, artifact.files[0], assign=True)
         if any(t.is_meta for t in [*clone.parameters(), *clone.buffers()]):
             clone = None  # a buffer outside the state_dict (persistent=False) needs the model's own init
     if clone is None:
@@ -82,13 +83,13 @@ def _aligned(state: Any) -> Any:
     if not isinstance(state, dict):
         return state  # load_weights_strict names what is wrong with it
     copies: dict[int, Any] = {}  # tied tensors (one object under two names) stay tied
-
-    def aligned(value: Any) -> Any:
-        if not isinstance(value, torch.Tensor) or value.data_ptr() % _ALIGNMENT == 0:
-            return value
-        return copies.setdefault(id(value), value.clone())
-
-    return {k: aligned(v) for k, v in state.items()}
+    result = {}
+    for key in list(state):
+        value = state.pop(key)  # the file's tensor goes as soon as its copy is made: one tensor twice, not all
+        if isinstance(value, torch.Tensor) and value.data_ptr() % _ALIGNMENT:
+            value = copies.setdefault(id(value), value.clone())
+        result[key] = value
+    return result
 
 
 def _on_meta(factory: Any) -> Any:
