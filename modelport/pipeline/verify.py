@@ -383,23 +383,29 @@ def _prove_weights(
         next((r for r in results.values() if r.format == "torch_export"), None),
         recorded.reason if recorded is not None and recorded.status == "skipped" else None,
     )
-    states = {}
-    for name in weights:
+    names: dict[str, set[str]] = {}
+    for name in weights:  # the tensor names of every file first (each file's tensors dropped at once)
         exporter = exporters.get(name)
         assert isinstance(exporter, WeightsExporter)
-        tol = tolerances[name]
-        read = read_weights(exporter, root, manifest.formats[name].files, tol)
+        read = read_weights(exporter, root, manifest.formats[name].files, tolerances[name])
         if isinstance(read, CandidateResult):
             results[exporter.candidate] = read
         else:
-            states[name] = (exporter, tol, read)
-    names = {n: set(s) for n, (_, _, s) in states.items()}
-    for name in list(states):
-        # One weights file's tensors at a time: a checked file's pages are let go before the next is read.
-        exporter, tol, state = states.pop(name)
+            names[name] = set(read)
+        del read
+    for name in names:
+        # Then one file at a time, read again: a big model's weights are never held twice here.
+        exporter = exporters.get(name)
+        assert isinstance(exporter, WeightsExporter)
+        tol = tolerances[name]
         files = manifest.formats[name].files
+        state = read_weights(exporter, root, files, tol)
+        if isinstance(state, CandidateResult):
+            results[exporter.candidate] = state
+            continue
         peers = {manifest.formats[n].files[0]: keys for n, keys in names.items() if n != name}
         digests = manifest.formats[name].tensors if signed else None
         results[exporter.candidate] = check_weights(
             exporter, root, files, tol, anchors, no_program, state=state, peers=peers, signed=digests
         )
+        del state  # before the next file is read

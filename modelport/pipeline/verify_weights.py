@@ -291,6 +291,7 @@ def _by_digest(match: Match, tensor: np.ndarray, signed: Mapping[str, str]) -> M
 def _program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[str, str] | None:
     """The .pt2 program's tensors by name and sha256 (as the manifest records a weights file's), read once
     and let go: a big model's weights file and program are then never held together to predict the notes."""
+
     def digests() -> dict[str, str]:
         tensors = _unprefixed(_from_pt2(root / formats["torch_export"].files[0]))
         return {k: tensor_digest(v) for k, v in tensors.items()}
