@@ -67,3 +67,28 @@ def test_run_predicts_verify_from_the_program_digests_alone(mlp_folder: Path) ->
     assert digests is not None
     assert digests == manifest.formats["state_dict"].tensors == manifest.formats["safetensors"].tensors
     assert _program_digests(mlp_folder, manifest.formats) is None  # not trusted: the full comparison decides
+
+
+def test_cycles_holding_big_copies_are_collected_at_once_small_ones_left_to_the_collector() -> None:
+    import gc
+    import weakref
+
+    from modelport.memory import COLLECT_ABOVE, let_go
+
+    class Node:
+        pass
+
+    def cycle() -> weakref.ref[Node]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        return weakref.ref(a)
+
+    gc.disable()
+    try:
+        small = cycle()
+        let_go(COLLECT_ABOVE - 1)  # a full collection costs 0.2 to 1 s: not for a small model
+        assert small() is not None
+        let_go(COLLECT_ABOVE)
+        assert small() is None
+    finally:
+        gc.enable()

@@ -8,12 +8,12 @@ that reason unless the user named the runtime in --runtimes; the runtime's versi
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport import runtimes
+from modelport.memory import let_go
 from modelport.runtimes.base import Artifact, Unsupported
 from modelport.runtimes.plan import Pairing, Selection
 from modelport.validators.candidate import ReplaySet, check_candidate, not_run
@@ -120,8 +120,8 @@ def check_pairing(
     dtypes = {t.name: t.dtype for t in signature.outputs}
     result = check_candidate(candidate, fmt, name, load, replays, tol, dtypes, gate_edges=gate_edges)
     # A closed session's model may sit in reference cycles (torch.fx graph modules do) until the collector
-    # runs: collected now, so that a big model's weights are not held twice while the next candidate loads.
-    gc.collect()
+    # runs: a big one is collected now, so that its weights are not held twice while the next candidate loads.
+    let_go(sum(p.stat().st_size for p in (folder / f for f in record.files) if p.is_file()))
     # Found while running: a skip only for a runtime that may lack operators, not named by the user, and only
     # when every number it did compute was right (a wrong output is never hidden behind a skip).
     computed_right = all(c.verdict == "pass" or c.category == "run" for c in result.checks)

@@ -7,7 +7,6 @@ outputs there; ``run_stages`` runs them and assembles the report.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from modelport import exporters
 from modelport.errors import ExportError, NotReproducible, ParityFailure, StageError, UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
+from modelport.memory import let_go
 from modelport.models.source import BUILTIN
 from modelport.pipeline.build import build_model, probe_built, release_weights, widen_for_export
 from modelport.pipeline.candidates import check_pairing
@@ -120,7 +120,7 @@ class ExportStage(Stage[RunContext]):
             for path in {p for p in folder.rglob("*") if p.is_file()} - before:
                 path.unlink()  # a rejected artifact must not ship in the folder
             raise
-        gc.collect()  # the exporter's graphs (torch.fx, ONNX IR) sit in reference cycles: let a big copy go now
+        let_go(ctx.weight_bytes)  # the exporter's graphs (torch.fx, ONNX IR) sit in reference cycles
         if self.exporter.role == "model":  # the ranges every graph was exported with
             fmt.details.setdefault("dynamic_dims", built.signature.dims_text())
         record.details.update(fmt.details)

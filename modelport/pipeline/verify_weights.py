@@ -10,7 +10,6 @@ Nothing failed but some tensor is in no verified artifact: the file is *unproven
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from modelport.errors import StageError, one_line
 from modelport.exporters.base import FormatRecord
 from modelport.exporters.runtime import require
 from modelport.exporters.weights import WeightsExporter, tensor_digest
+from modelport.memory import let_go
 from modelport.pipeline.weights_match import FOLD_RTOL, AnchorTensors, Match, match_tensors
 from modelport.signature import torch_as_numpy
 from modelport.validators.candidate import not_run, summarise
@@ -301,7 +301,7 @@ def _program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[st
     except Exception:
         return None  # the full comparison below says what verify will find
     finally:
-        gc.collect()  # the program's graph modules sit in reference cycles: freed now, not at some later point
+        let_go((root / formats["torch_export"].files[0]).stat().st_size)  # its graph modules sit in cycles
 
 
 def weights_notes(
