@@ -14,14 +14,13 @@ import onnx
 import pytest
 
 import modelport
-from modelport.exporters import onnx_format, onnx_save
+from modelport.exporters import onnx_save
 from modelport.pipeline.manifest import read_manifest
 
 ONNX_FORMATS = ("onnx", "onnx_optimized", "onnx_fp16", "onnx_int8")
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int) -> Path:
-    monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_THRESHOLD", threshold)
     monkeypatch.setattr(onnx_save, "EXTERNAL_DATA_THRESHOLD", threshold)
     out = tmp_path / "mlp"
     report = modelport.run(out=out, formats=list(ONNX_FORMATS), samples=1)

@@ -15,6 +15,7 @@ from modelport.errors import ExportError, one_line, root_cause
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.capture import shared_program
 from modelport.exporters.dims import dynamic_shapes, request_probe
+from modelport.exporters.onnx_save import EXTERNAL_DATA_THRESHOLD, over_limit
 from modelport.exporters.quiet import TORCH_EXPORT_LOGGERS, collect_warnings
 from modelport.exporters.runtime import require
 from modelport.exporters.shapes import clean_rnn_dispatch, parse_fixes, rnn_chatter
@@ -30,9 +31,6 @@ if TYPE_CHECKING:  # torch only when exporting: verify's ONNX replay imports thi
 __all__ = ["EXTERNAL_DATA_THRESHOLD", "FILE", "OnnxExporter", "graph_facts", "model_facts", "no_bfloat16", "write_onnx"]
 
 FILE = "model.onnx"
-# Protobuf cannot hold a message over 2 GiB; above this many bytes of weights the graph
-# is saved with its tensors in one external data file beside it.
-EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
 
 def _quiet_exporter(notes: list[str]) -> contextlib.AbstractContextManager[None]:
@@ -185,7 +183,7 @@ def write_onnx(request: ExportRequest, path: Path) -> FormatRecord:
     sig = request.signature
     args = tuple(request.inputs.values())
     weight_bytes = sum(t.numel() * t.element_size() for t in request.model.state_dict().values())
-    external = weight_bytes > EXTERNAL_DATA_THRESHOLD
+    external = over_limit(weight_bytes)  # one threshold for every ONNX variant (onnx_save.py)
     notes: list[str] = []
     try:
         with _quiet_exporter(notes), clean_rnn_dispatch():
