@@ -96,6 +96,7 @@ def _run_command(args: argparse.Namespace, run: Any, on_stage: Any, on_event: An
         strict_edges=args.strict_edges,
         profile=args.profile,
         batch_sizes=args.batch_sizes,
+        localize=not args.no_localize,
         force=args.force,
         sign_with=args.sign_with,
         on_stage=on_stage,
@@ -179,6 +180,8 @@ def _verify_command(args: argparse.Namespace, verify: Any, on_event: Any) -> Ver
         require_signature=args.require_signature,
         trusted_keys=args.trusted_key,
         trust=args.trust,
+        model=args.model,
+        localize_all=args.command == "localize",
         on_event=on_event,
     )
     return report
@@ -296,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from modelport.runtimes.doctor import doctor
 
             return doctor(as_json=args.json, install=args.install)
+        if args.command == "localize":
+            from modelport.localize.command import localize_command
+
+            return localize_command(args, out)
         return _cmd_verify(args, out)
     except UsageError as e:
         print(f"modelport: error: {e}", file=sys.stderr)

@@ -6,6 +6,7 @@ Kept apart from the commands (``modelport.cli``) so that building it loads no mo
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from modelport import __version__, runtimes
 
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _edges_flag(run)
     run.add_argument(
+        "--no-localize",
+        action="store_true",
+        help="on a parity failure, do not look for the first diverging module (on by default)",
+    )
+    run.add_argument(
         "--force",
         action="store_true",
         help="replace a non-empty --out folder modelport did not write: it is moved aside to a hidden sibling, "
@@ -174,7 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
     )
+    verify.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="the model's code (as run's --model): on a parity failure, name the first diverging module; "
+        "the code is imported and runs, and is never taken from the manifest",
+    )
     _output_flags(verify)
+    _localize_parser(sub)
 
     profile = sub.add_parser("profile", help="time every candidate of an artifact folder at several batch sizes")
     profile.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
@@ -259,3 +272,26 @@ def _ci_flags(parser: argparse.ArgumentParser) -> None:
 
 def _all_runtimes() -> str:
     return ",".join(runtimes.names())
+
+
+def _localize_parser(sub: Any) -> None:
+    """``modelport localize DIR --model SPEC``: verify's replay, then every candidate judged module by module."""
+    localize = sub.add_parser(
+        "localize", help="name the first module whose output diverges, for each candidate of an artifact folder"
+    )
+    localize.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
+    localize.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="the model's code (as run's --model); required: a spec in the manifest is never imported",
+    )
+    localize.add_argument("--runtimes", metavar="LIST|all", help="runtimes whose candidates to localise")
+    localize.add_argument("--json", metavar="PATH", help="write the localisations as JSON here")
+    localize.add_argument(
+        "--trusted-key", action="append", default=[], metavar="FILE.pub", help="an Ed25519 public key trusted here"
+    )
+    localize.add_argument(
+        "--trust",
+        action="store_true",
+        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
+    )

@@ -17,8 +17,8 @@ import modelport
 from modelport.pipeline.golden import read_npz
 from modelport.pipeline.records import SCHEMA_VERSION
 
-STAGES = ["build", "tensors", *ALL_FORMATS, "validate", "determinism", "profile", "manifest"]
-SKIPPED = {"onnx_fp16", "onnx_int8", "determinism", "profile"}  # not in the default run
+STAGES = ["build", "tensors", *ALL_FORMATS, "validate", "localize", "determinism", "profile", "manifest"]
+SKIPPED = {"onnx_fp16", "onnx_int8", "localize", "determinism", "profile"}  # not in the default run
 CANDIDATES = DEFAULT_CANDIDATES
 SETS = [
     ("example", "example"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelport.validators.candidate import ReplaySet
 from modelport.validators.records import CandidateResult, Tolerance
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class RunContext:
     skipped: dict[str, str] = field(default_factory=dict)  # format -> why it cannot serve this model
     golden: Golden | None = None
     candidates: list[CandidateResult] = field(default_factory=list)
+    replays: list[ReplaySet] = field(default_factory=list)  # the input sets with the original's outputs
     lost: list[LostSet] = field(default_factory=list)
     weight_bytes: int = 0  # the model's parameters and buffers, measured by the build stage
     determinism: Determinism | None = None

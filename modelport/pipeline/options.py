@@ -93,6 +93,7 @@ class RunOptions:
     runtimes: Selection = field(default_factory=lambda: Selection(DEFAULT_RUNTIMES))  # --runtimes
     runtime_timeout: float | None = None  # --runtime-timeout: seconds per runtime program
     profile: tuple[int, ...] | None = None  # --profile: the batch sizes to time every passing candidate at
+    localize: bool = True  # a failing candidate: find the first diverging module (--no-localize: off)
 
     def tolerances(self, dtypes: Iterable[str]) -> dict[str, Tolerance]:
         """Per selected format; the defaults depend on the model's parameter dtypes (float16 rounds coarser)."""
@@ -123,6 +124,7 @@ class RunOptions:
         strict_edges: object = False,
         profile: object = False,
         batch_sizes: object = None,
+        localize: object = True,
     ) -> RunOptions:
         from modelport.pipeline.build import BuildOptions
 
@@ -173,6 +175,7 @@ class RunOptions:
             runtimes=chosen,
             runtime_timeout=check_timeout(runtime_timeout),
             profile=_profile(profile, batch_sizes),
+            localize=bool(localize),
         )
 
 

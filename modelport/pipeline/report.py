@@ -13,6 +13,7 @@ from modelport.pipeline.records import Report, StageRecord, VerifyReport
 from modelport.reports.rows import (
     DRIFT_COLUMNS,
     FORMAT_COLUMNS,
+    LOCALIZE_COLUMNS,
     PARITY_COLUMNS,
     ROUNDING_COLUMNS,
     RUNTIME_COLUMNS,
@@ -22,6 +23,8 @@ from modelport.reports.rows import (
     all_notes,
     drift_rows,
     format_rows,
+    localization_lines,
+    localization_rows,
     lost_coverage_lines,
     parity_rows,
     rounding_rows,
@@ -40,6 +43,12 @@ PARITY_RULE = (
     "still passes when the candidate is within the float64 rounding allowance of the original re-run in "
     "float64 (`pass (float64 rounding)`: each element within 8x its own float32 rounding error, capped). "
     "Lossy formats on synthetic edge sets are `flagged`: reported, not gating, unless `--strict-edges`."
+)
+LOCALIZE_TEXT = (
+    "Each failing candidate, run again with every module's output exposed, against the original's module "
+    "outputs (forward hooks), in execution order and with the candidate's tolerance. `chained`: the module's "
+    "output as the artifact computed it; `own`: the module alone, fed the original's inputs to it, which "
+    "tells an error it makes from one it inherits."
 )
 ROUNDING_TEXT = (
     "The original also ran in float64. A candidate whose error against that float64 run is of the same "
@@ -73,6 +82,11 @@ def print_parity(console: Console, report: Report | VerifyReport, *, details: bo
     timing = runtime_rows(report.candidates)
     if timing:
         _table(console, "runtimes", RUNTIME_COLUMNS, timing)
+    located = localization_rows(report.candidates)
+    if located:
+        _table(console, "where it diverged (modules in execution order)", LOCALIZE_COLUMNS, located)
+        for line in localization_lines(report.candidates):
+            console.print(f"[red]{escape(line)}[/]", highlight=False)
     if isinstance(report, Report):
         for line in lost_coverage_lines(report):
             console.print(f"[yellow]{escape(line)}[/]", highlight=False)
@@ -126,6 +140,10 @@ def render_markdown(report: Report) -> str:
         lines += ["", *markdown_lines(report.profile)]
     lines += ["", "## Stages", "", *_md_table(STAGE_COLUMNS, stage_rows(report.stages))]
     lines += ["", "## Tolerances", "", *_md_table(TOLERANCE_COLUMNS, tolerance_rows(report))]
+    located = localization_lines(report.candidates)
+    if located:
+        lines += ["", "## Where it diverged", "", LOCALIZE_TEXT, ""] + [f"- {line}" for line in located] + [""]
+        lines += _md_table(LOCALIZE_COLUMNS, localization_rows(report.candidates))
     rounding = rounding_rows(report.candidates)
     if rounding:
         lines += ["", "## Float32 rounding versus candidate error", "", ROUNDING_TEXT, ""]

@@ -48,6 +48,7 @@ def run(
     strict_edges: bool = False,
     profile: bool = False,
     batch_sizes: str | Sequence[int] | None = None,
+    localize: bool = True,
     force: bool = False,
     sign_with: str | Path | None = None,
     on_stage: Callable[[StageRecord], None] | None = None,
@@ -59,7 +60,8 @@ def run(
     weights, with ``example_inputs``) or a callable. ``inputs`` are ``--input NAME=SHAPE[:DTYPE]``
     declarations, ``inputs_file`` is ``--inputs``, ``dynamic`` is ``--dynamic NAME:AXIS=label,...``.
     ``profile`` times every candidate that passed at ``batch_sizes`` (default 1, 8, 64) into
-    ``report.profile``. Raises UsageError for bad arguments
+    ``report.profile``. ``localize`` (default on) finds, for every candidate that fails parity, the
+    first module whose output diverges (``candidate.localization``). Raises UsageError for bad arguments
     before anything is written. A failing stage or parity check does not raise: it makes
     ``report.verdict == "fail"``.
     """
@@ -83,6 +85,7 @@ def run(
         strict_edges=strict_edges,
         profile=profile,
         batch_sizes=batch_sizes,
+        localize=localize,
     )
     source = resolve_model(model, example_inputs)
     if check_determinism and not isinstance(model, str):
@@ -147,6 +150,7 @@ def _settings(options: RunOptions, spec: str, target: str | None) -> RunSettings
         runtimes=list(options.runtimes.names),
         profile=options.profile is not None,
         batch_sizes=list(options.profile or ()),
+        localize=options.localize,
     )
 
 

@@ -159,6 +159,7 @@ class ValidateStage(Stage[RunContext]):
         planned = input_sets(built, options.seed, options.samples, ctx.user)
         ctx.stages.progress(f"the original's outputs on {len(planned)} input sets")
         sets, replays, dropped = reference_replays(built, planned, record.notes)
+        ctx.replays = replays
         ctx.lost.extend(dropped)
         # Every reference output is computed: the original's weights go before the candidates load theirs.
         release_weights(built)
@@ -192,6 +193,32 @@ class ValidateStage(Stage[RunContext]):
         failed = [f"{c.candidate} ({c.category or 'parity'})" for c in ctx.candidates if c.verdict == "fail"]
         if failed:
             raise ParityFailure(f"failed: {', '.join(failed)}")
+
+
+class LocalizeStage(Stage[RunContext]):
+    """Each candidate that failed parity: the first module, by path, whose output left its tolerance."""
+
+    name = "localize"
+
+    def skip_reason(self, ctx: RunContext) -> str | None:
+        from modelport.localize.api import localizable
+
+        if not ctx.options.localize:
+            return "not requested (--no-localize)"
+        return None if any(localizable(c) for c in ctx.candidates) else "no candidate failed parity"
+
+    def run(self, ctx: RunContext, record: StageRecord) -> None:
+        from modelport.localize.folder import localize_results
+
+        ctx.stages.progress("building the original again (its weights were let go after its outputs)")
+        again = build_model(ctx.source, ctx.options.seed, ctx.options.build)
+        ctx.candidates = localize_results(
+            again.model, ctx.model.signature, ctx.folder, ctx.records, ctx.candidates, ctx.replays,
+            again.source.factory, progress=ctx.stages.progress,
+        )  # fmt: skip
+        found = [c.localization for c in ctx.candidates if c.localization is not None]
+        record.notes.extend(f"{loc.candidate}: {loc.summary}" for loc in found)
+        record.details["localized"] = {loc.candidate: loc.first for loc in found}
 
 
 class DeterminismStage(Stage[RunContext]):
@@ -252,6 +279,7 @@ def run_stages(ctx: RunContext) -> Report:
     for name in exporters.names():
         runner.run(ExportStage(name), ctx)
     runner.run(ValidateStage(), ctx)
+    runner.run(LocalizeStage(), ctx)
     runner.run(DeterminismStage(), ctx)
     runner.run(ProfileStage(), ctx)
     ok = all(r.status != "failed" for r in runner.records) and all(c.verdict == "pass" for c in ctx.candidates)

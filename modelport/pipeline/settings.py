@@ -47,6 +47,7 @@ class RunSettings(BaseModel):
     runtimes: list[str] = ["torch", "torchscript", "onnxruntime"]
     profile: bool = False  # --profile: latency of every candidate that passed
     batch_sizes: list[int] = []  # --batch-sizes for --profile
+    localize: bool = True  # --no-localize: False
 
     @model_validator(mode="before")
     @classmethod

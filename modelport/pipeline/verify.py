@@ -110,6 +110,8 @@ def verify(
     trusted_keys: Sequence[str | Path] = (),
     trust: bool = False,
     runtime_timeout: float | None = None,
+    model: str | None = None,
+    localize_all: bool = False,
     on_event: Callable[[StageEvent], None] | None = None,
 ) -> VerifyReport:
     """Check a folder written by ``modelport run``; ``verdict`` is "fail" on any integrity or parity problem.
@@ -126,6 +128,9 @@ def verify(
     ``require_signature`` (implied by ``trusted_keys``, Ed25519 public key files) fails anything but valid.
     TorchScript and ``.pt2`` files are programs: loaded only under a valid signature or ``trust``,
     else listed as not verified (a failure unless ``runtimes`` leaves them out).
+    ``model`` (a SPEC: the model's code, never taken from the manifest) localises every failing candidate
+    (``candidate.localization``: the first module whose output diverges); ``localize_all`` every one that
+    ran (``modelport localize``: a clean one says no divergence).
     ``on_event`` sees its steps (integrity, golden, replay with one "checking FORMAT@RUNTIME" per candidate,
     drift) as stage events, like ``run``'s.
     """
@@ -147,6 +152,8 @@ def verify(
             trusted_keys=trusted_keys,
             trust=trust,
             runtime_timeout=check_timeout(runtime_timeout),
+            model=model,
+            localize_all=localize_all,
             steps=steps,
         )
 
@@ -193,6 +200,8 @@ def _verify(
     trusted_keys: Sequence[str | Path],
     trust: bool,
     runtime_timeout: float | None,
+    model: str | None,
+    localize_all: bool,
     steps: Steps,
 ) -> VerifyReport:
     selection = select(runtimes)
@@ -256,6 +265,13 @@ def _verify(
             timeout=runtime_timeout,
             steps=steps,
         )
+        if model is not None:
+            from modelport.localize.folder import localize_verified
+
+            steps.begin("localize")
+            results = localize_verified(
+                root, manifest, model, results, replays, every=localize_all, progress=steps.progress
+            )
     candidates = list(results.values())
     notes += vacuous_notes(candidates)
     drift: list[OutputCheck] = []

@@ -74,6 +74,9 @@ def candidate_cases(cand: CandidateResult, *, proof_required: bool = False) -> l
             )
         elif check.verdict == "fail":
             text = f"{check.message} [{tol}] {check_numbers(check)}"
+            loc = cand.localization
+            if loc is not None and loc.input_set == check.input_set:
+                text += f"\nwhere: {loc.summary}" + (f" [{loc.first}]" if loc.first else "")
             cases.append(Case(cand.candidate, name, "failure", check.category or "accuracy", check.message or "", text))
         else:
             cases.append(Case(cand.candidate, name))

@@ -281,3 +281,42 @@ def failing_rows(report: Report | VerifyReport) -> list[list[str]]:
     if isinstance(report, VerifyReport):
         failing += [(f"drift vs {report.against}", c) for c in report.drift if c.verdict == "fail"]
     return [[f"{name} {c.input_set} {c.output}", str(c.category), c.message or ""] for name, c in failing]
+
+
+LOCALIZE_COLUMNS = ["candidate", "set", "module", "class", "chained error", "own error", "verdict"]
+
+
+def _value(check: object) -> str:
+    from modelport.localize.records import ValueCheck
+
+    if not isinstance(check, ValueCheck):
+        return "-"
+    used = "" if check.tolerance_used is None else f" ({check.tolerance_used:.3g}x tol)"
+    return f"{check.verdict} {num(check.max_abs_err)}{used}"
+
+
+def localization_lines(candidates: Sequence[CandidateResult]) -> list[str]:
+    """One line per localised candidate: where it first diverged, or why no module is named."""
+    return [
+        f"{c.candidate} ({c.localization.input_set}): {c.localization.summary}"
+        for c in candidates
+        if c.localization is not None
+    ]
+
+
+def localization_rows(candidates: Sequence[CandidateResult]) -> list[list[str]]:
+    """Each localised candidate's modules in execution order, up to a few past the first diverging one."""
+    rows = []
+    for c in candidates:
+        loc = c.localization
+        if loc is None:
+            continue
+        for e in loc.modules:
+            mark = "FIRST" if e.module == loc.first else ""
+            if e.module == loc.blamed:
+                mark = (mark + " BLAMED").strip()
+            where = e.unmapped and f"unmapped: {e.unmapped}"
+            rows.append(
+                [c.candidate, loc.input_set, e.module, e.class_name, _value(e.chained), _value(e.own), where or mark]
+            )
+    return rows

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from modelport.localize.records import Localization
+
 __all__ = ["CandidateResult", "CandidateVerdict", "Category", "ErrorHistogram", "OutputCheck", "Tolerance", "Verdict"]
 
 Verdict = Literal["pass", "fail"]
@@ -130,6 +132,8 @@ class CandidateResult(BaseModel):
     # Seconds to open the artifact, and per input set to run it (the runtime's own figures where it gave them).
     load_seconds: float | None = None
     infer_seconds: dict[str, float] = {}
+    # Where it first diverged, by module path, when it failed and the model's code was at hand (run, verify --model).
+    localization: Localization | None = None
     # What the candidate computed, per input set (not serialised): kept for reports and localisation.
     _outputs: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 

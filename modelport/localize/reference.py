@@ -1,0 +1,112 @@
+"""The original's intermediate values: forward hooks on every named submodule, in execution order.
+
+A module's forward hook fires when its forward returns, so children come before their parent and
+the order is the order in which each module's output became final. A module called more than once
+(a shared block) keeps its first call, and a note says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelport.signature import Signature, flatten_outputs, numpy_to_torch, torch_to_numpy
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ModuleCall", "Trace", "call_module", "trace_reference"]
+
+
+@dataclass
+class ModuleCall:
+    """One submodule's first call: what went in (as torch objects, for re-running it) and what came out."""
+
+    path: str
+    class_name: str
+    order: int
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outputs: list[np.ndarray]  # the output's tensors, flattened like a model's outputs
+    calls: int = 1
+
+    def tensor_inputs(self) -> list[torch.Tensor]:
+        import torch
+
+        return [a for a in (*self.args, *self.kwargs.values()) if isinstance(a, torch.Tensor)]
+
+
+@dataclass
+class Trace:
+    """Every named submodule's first call, in execution order, and the model's final outputs."""
+
+    calls: list[ModuleCall]
+    outputs: dict[str, np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+    def by_path(self) -> dict[str, ModuleCall]:
+        return {c.path: c for c in self.calls}
+
+
+def _detached(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, tuple | list):
+        return type(value)(_detached(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    return value
+
+
+def _arrays(out: Any) -> list[np.ndarray]:
+    try:
+        return [torch_to_numpy(t) for t in flatten_outputs(out)]
+    except Exception:  # an output that is not tensors (a cache object): nothing to compare
+        return []
+
+
+def call_module(module: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[np.ndarray]:
+    """Run one (sub)module on the given inputs under inference mode; its output's tensors as arrays."""
+    import torch
+
+    with torch.inference_mode():
+        return _arrays(module(*args, **kwargs))
+
+
+def trace_reference(model: torch.nn.Module, signature: Signature, inputs: Mapping[str, np.ndarray]) -> Trace:
+    """Run ``model`` once on ``inputs`` with a forward hook on every named submodule."""
+    import torch
+
+    calls: dict[str, ModuleCall] = {}
+    names = {id(m): (name, m) for name, m in model.named_modules() if name}
+
+    def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        path, _ = names[id(module)]
+        if path in calls:
+            calls[path].calls += 1
+            return
+        calls[path] = ModuleCall(
+            path, type(module).__name__, len(calls), _detached(args), _detached(kwargs), _arrays(out)
+        )
+
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for _, m in names.values()]
+    args = [numpy_to_torch(inputs[spec.name], spec.dtype) for spec in signature.inputs]
+    try:
+        with torch.inference_mode():
+            if signature.call == "keyword":
+                out = model(**dict(zip(signature.input_names, args, strict=True)))
+            else:
+                out = model(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    final = dict(zip(signature.output_names, _arrays(out), strict=False))
+    ordered = sorted(calls.values(), key=lambda c: c.order)
+    shared = [f"{c.path} ({c.calls} calls)" for c in ordered if c.calls > 1]
+    notes = [f"called more than once, first call compared: {', '.join(shared)}"] if shared else []
+    return Trace(ordered, final, notes)

@@ -1,0 +1,104 @@
+"""Small models for the localisation tests (``tests/test_localize.py``), passed as ``--model`` specs.
+
+``chapter_mlp``: the chapter's ``Sequential(Linear(20, 256), ReLU(), Linear(256, 10))``, whose
+activation is a module ("1"). ``tiny_transformer``: two pre-norm blocks with explicit attention and
+MLP submodules (``blocks.1.mlp.fc2``), so every layer has a dotted path. ``branchy``: a gate whose
+Python branch on the data is baked in by TorchScript's trace: the real way a traced artifact diverges.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def chapter_mlp() -> tuple[nn.Module, torch.Tensor]:
+    return nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10)), torch.randn(2, 20)
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(c // self.heads), dim=-1)
+        return self.proj((weights @ v).transpose(1, 2).reshape(b, t, c))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(width, 4 * width)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(4 * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(width)
+        self.attn = Attention(width, heads)
+        self.ln2 = nn.LayerNorm(width)
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyTransformer(nn.Module):
+    def __init__(self, width: int = 32, heads: int = 4, depth: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, width)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.head = nn.Linear(width, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def tiny_transformer() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    return TinyTransformer(), {"x": torch.randn(2, 6, 8)}
+
+
+class Gate(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x[0, 0] > 0:  # data-dependent: torch.jit.trace keeps only the branch the example took
+            return x * 2
+        return x - 1
+
+
+class Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(20, 16)
+        self.gate = Gate()
+        self.out = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.gate(self.fc(x)))
+
+
+def branchy() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    return Branchy(), {"x": torch.randn(2, 20)}
+
+
+def deep_mlp(layers: int = 100) -> tuple[nn.Module, torch.Tensor]:
+    """A 100-layer MLP (``benchmarks/bench_localize.py``): localising must stay one pass, not one per layer."""
+    stack: list[nn.Module] = []
+    for _ in range(layers):
+        stack += [nn.Linear(64, 64), nn.Tanh()]
+    return nn.Sequential(*stack), torch.randn(2, 64)
