@@ -106,8 +106,7 @@ class ExportStage(Stage[RunContext]):
         folder, built = ctx.folder, ctx.model
         before = {p for p in folder.rglob("*") if p.is_file()}
         try:
-            ctx.stages.progress(f"writing {self.exporter.main_file}")  # the long, silent part for a big model
-            fmt = self.exporter.export(self._request(ctx))
+            fmt = self._export(ctx, record)
             _check_target(ctx, self.exporter, fmt)
             if ctx.weight_bytes <= LOAD_BACK_LIMIT:
                 self._load_back(ctx, fmt)
@@ -126,6 +125,19 @@ class ExportStage(Stage[RunContext]):
         record.details.update(fmt.details)
         record.notes.extend(fmt.notes)
         ctx.records[self.name] = fmt
+
+    def _export(self, ctx: RunContext, record: StageRecord) -> FormatRecord:
+        from modelport.exporters import derived_worker
+
+        main = self.exporter.main_file
+        big = ctx.weight_bytes >= derived_worker.CHILD_EXPORT_LIMIT
+        if self.name in derived_worker.DERIVED and big and (ctx.folder / exporters.get("onnx").main_file).is_file():
+            ctx.stages.progress(f"writing {main} in its own process (its memory ends with it)")
+            signature = ctx.model.signature.model_dump_json()
+            record.notes.append(f"converted in its own process: {ctx.weight_bytes / (1 << 30):.1f} GiB of weights")
+            return derived_worker.export_in_child(self.name, ctx.folder, ctx.options.export, signature)
+        ctx.stages.progress(f"writing {main}")  # the long, silent part for a big model
+        return self.exporter.export(self._request(ctx))
 
     def _load_back(self, ctx: RunContext, fmt: FormatRecord) -> None:
         built = ctx.model

@@ -1,0 +1,44 @@
+"""Big models' derived ONNX formats are converted in a child process: the same files, the same records.
+
+The limit is lowered so that the built-in MLP takes the child's path; its files must be byte for byte
+those of the in-process conversion, and a conversion that fails in the child fails the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import modelport
+from modelport.errors import ExportError
+from modelport.exporters import derived_worker
+from modelport.exporters.base import ExportOptions
+
+DERIVED = ["onnx_optimized", "onnx_fp16", "onnx_int8"]
+
+
+def _digests(folder: Path, report: modelport.Report) -> dict[str, str]:
+    return {
+        f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for name in DERIVED for f in report.formats[name].files
+    }
+
+
+def test_child_conversions_match_in_process_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = modelport.run(out=tmp_path / "here", formats=["onnx", *DERIVED], samples=1)
+    monkeypatch.setattr(derived_worker, "CHILD_EXPORT_LIMIT", 0)
+    child = modelport.run(out=tmp_path / "child", formats=["onnx", *DERIVED], samples=1)
+    assert here.verdict == child.verdict == "pass"
+    for name in DERIVED:
+        stage = next(s for s in child.stages if s.name == name)
+        assert stage.status == "ok" and any("in its own process" in n for n in stage.notes), stage
+        assert not any("in its own process" in n for n in next(s for s in here.stages if s.name == name).notes)
+        assert child.formats[name].details == here.formats[name].details
+    assert _digests(tmp_path / "child", child) == _digests(tmp_path / "here", here)
+
+
+def test_a_failure_in_the_child_is_an_export_error(tmp_path: Path) -> None:
+    tmp_path.joinpath("model.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(ExportError, match="float16 conversion failed"):
+        derived_worker.export_in_child("onnx_fp16", tmp_path, ExportOptions(), '{"inputs": [], "outputs": []}')
