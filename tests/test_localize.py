@@ -152,7 +152,14 @@ def test_run_localizes_a_trace_that_baked_a_branch(tmp_path: Path) -> None:
     report = modelport.run(spec, out=tmp_path / "on", formats="torchscript")
     loc = _located(report, "torchscript@torchscript")
     assert (loc.first, loc.blamed) == ("gate", "gate")
-    assert "Where it diverged" in (tmp_path / "on" / "report.md").read_text()
+    # Every human report shows it: report.md and report.html name the module in their own section.
+    markdown = (tmp_path / "on" / "report.md").read_text()
+    assert (
+        "## Where it diverged" in markdown
+        and f"| torchscript@torchscript | {loc.input_set} | gate | Gate |" in markdown
+    )
+    html = (tmp_path / "on" / "report.html").read_text()
+    assert '<section id="localized">' in html and "first diverging module: gate (Gate)" in html
     off = modelport.run(spec, out=tmp_path / "off", formats="torchscript", localize=False)
     assert off.verdict == "fail" and all(c.localization is None for c in off.candidates)
     assert next(s for s in off.stages if s.name == "localize").reason == "not requested (--no-localize)"

@@ -240,6 +240,16 @@ def _verify_sections(report: VerifyReport) -> list[str]:
     return sections
 
 
+def _localized(report: Report | VerifyReport) -> str:
+    """Where each failing candidate first diverged: one line each, then its modules in execution order."""
+    lines = R.localization_lines(report.candidates)
+    if not lines:
+        return ""
+    rows = R.localization_rows(report.candidates)
+    table = _table(R.LOCALIZE_COLUMNS, rows, verdict_last=False)
+    return _section("localized", "Where it diverged", _list("first diverging module", lines), table)
+
+
 def render_html(report: Report | VerifyReport) -> str:
     """The whole page, as text."""
     name = report.model.name if report.model else "?"
@@ -256,6 +266,7 @@ def render_html(report: Report | VerifyReport) -> str:
         "<main>",
         *(_verify_sections(report) if isinstance(report, VerifyReport) else []),
         _matrix(report),
+        _localized(report),
         _section("candidates", "Candidates", *candidates),
         _histograms(report),
         *([_model(report), *_run_sections(report)] if isinstance(report, Report) else []),
