@@ -203,3 +203,15 @@ def test_node_module_reads_both_exporters() -> None:
     dynamo.metadata_props.add(key="pkg.torch.onnx.name_scopes", value="['', 'encoder', 'layers.1', 'fc2', 'linear_3']")
     assert node_module(dynamo) == "encoder.layers.1.fc2"
     assert node_module(onnx.helper.make_node("Relu", ["a"], ["b"], name="node_relu")) is None
+
+
+@pytest.mark.runtimes
+def test_a_node_failure_is_localized_through_onnxruntime_on_the_same_file(artifact_copy: Path) -> None:
+    from runtime_harness import available_or_skip
+
+    available_or_skip("node")
+    _perturb_onnx(artifact_copy, "hidden.bias")
+    loc = _located(modelport.verify(artifact_copy, model="mlp", runtimes="node"), "onnx@node")
+    assert (loc.first, loc.blamed) == ("hidden", "hidden"), loc.summary
+    assert loc.via.startswith("onnxruntime on model.onnx")
+    assert "node ran the file; localised through onnxruntime on the same file" in loc.notes
