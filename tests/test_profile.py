@@ -87,6 +87,9 @@ def test_profile_dir_writes_the_manifest_renews_the_signature_and_verify_passes(
     assert profile is not None and profile.batch_sizes == [1, 4]
     check_profile(profile, {(c, b) for c in ("onnx@onnxruntime", "onnx_optimized@onnxruntime") for b in (1, 4)})
     assert Profile.model_validate(json.loads(out.read_text())) == profile
+    # The folder's own reports show the new figures (their new hashes are in the manifest: verify passes).
+    assert "## Latency profile" in (artifact_copy / "report.md").read_text()
+    assert 'id="latency"' in (artifact_copy / "report.html").read_text()
     assert modelport.verify(artifact_copy, require_signature=True).verdict == "pass"
 
 

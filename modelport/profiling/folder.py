@@ -25,7 +25,7 @@ from modelport.errors import UsageError
 from modelport.loaders.trust import HOW_TO_TRUST
 from modelport.models.source import BUILTIN
 from modelport.pipeline.folder_lock import FolderLock
-from modelport.pipeline.manifest import read_manifest, write_manifest
+from modelport.pipeline.manifest import HTML_REPORT_NAME, REPORT_NAME, read_manifest, write_manifest
 from modelport.pipeline.options import check_timeout
 from modelport.pipeline.outdir import recover
 from modelport.pipeline.records import Report
@@ -92,8 +92,27 @@ def profile_folder(
             target, candidates, sizes, settings or ProfileSettings(), timeout=timeout, progress=progress
         )
         found = found.model_copy(update={"skipped": [*skipped, *found.skipped]})
-        write_manifest(root, manifest.model_copy(update={"profile": found}))
+        write_manifest(root, _rerendered(root, manifest.model_copy(update={"profile": found})))
         return FolderProfile(root, found, _renew(root, before, signer, sign_with is not None))
+
+
+def _rerendered(root: Path, manifest: Report) -> Report:
+    """report.md and report.html rewritten with the new profile, and their new hashes in the manifest."""
+    from modelport.fsutil import atomic_write, sha256_file
+    from modelport.pipeline.report import render_markdown
+    from modelport.reports.html_report import render_html
+
+    renderers = {REPORT_NAME: render_markdown, HTML_REPORT_NAME: render_html}
+    artifacts = []
+    for entry in manifest.artifacts:
+        render = renderers.get(entry.path) if entry.role == "report" else None
+        if render is not None:
+            path = root / entry.path
+            with atomic_write(path) as fh:
+                fh.write(render(manifest).encode("utf-8"))
+            entry = entry.model_copy(update={"sha256": sha256_file(path), "bytes": path.stat().st_size})
+        artifacts.append(entry)
+    return manifest.model_copy(update={"artifacts": artifacts})
 
 
 def _candidates(
