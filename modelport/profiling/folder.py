@@ -4,7 +4,8 @@ The folder is read as ``verify`` reads it: every file is checked against its rec
 anything is loaded, TorchScript and ``.pt2`` files load only from a trusted folder (a valid signature,
 or ``--trust``), and no model code is imported (weights files of your own models are skipped; the
 built-in models' code is modelport's). Only formats that passed in the run that wrote the folder are
-timed. The figures go into ``manifest.json``'s ``profile``, rewritten atomically under the folder's lock.
+timed. The figures go into ``manifest.json``'s ``profile`` and into report.md and report.html (their new
+hashes in the manifest), rewritten atomically under the folder's lock.
 
 Signing: the rewritten manifest no longer matches ``manifest.sig``. When the signature was valid
 before (this machine's key, or a ``--trusted-key``), the folder is re-signed with this machine's key
