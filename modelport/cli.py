@@ -12,12 +12,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from modelport import __version__
 from modelport.cli_parser import build_parser
-from modelport.errors import UsageError, WriteError, resource_error
+from modelport.errors import UsageError, WriteError, interrupt, resource_error
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -264,11 +263,6 @@ def _cmd_key(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM unwinds like Ctrl-C, so the staging folder is removed and nothing half-written stays.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests call this)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -323,7 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     try:
-        signal.signal(signal.SIGTERM, _terminate)
+        # SIGTERM unwinds like Ctrl-C, so the staging folder is removed and nothing half-written stays; both
+        # are remembered, so one that a library swallowed still stops the run at the next stage.
+        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, interrupt)
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)

@@ -97,6 +97,23 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+_interrupted = False  # set by the CLI's SIGINT and SIGTERM handler (``interrupt``)
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """The CLI's handler for Ctrl-C and SIGTERM: remember it, then unwind as Ctrl-C does."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt if an interrupt came and was swallowed on its way (a KeyboardInterrupt raised
+    inside a finalizer is printed and dropped by Python): called between stages, so a run still stops."""
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
 def raise_if_interrupted(exc: BaseException) -> None:
     """torch wraps a Ctrl-C during export in its own errors; a user's interrupt must still stop the run."""
     seen: set[int] = set()

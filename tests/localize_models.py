@@ -102,3 +102,97 @@ def deep_mlp(layers: int = 100) -> tuple[nn.Module, torch.Tensor]:
     for _ in range(layers):
         stack += [nn.Linear(64, 64), nn.Tanh()]
     return nn.Sequential(*stack), torch.randn(2, 64)
+
+
+class DictOut(nn.Module):
+    """Dict outputs: the exporters see it inside the FlatModel wrapper (artifact paths under ``model.``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 32)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.fc2(torch.relu(self.fc1(x))))
+        return {"logits": self.head(h), "hidden": h}
+
+
+def dict_out() -> tuple[nn.Module, torch.Tensor]:
+    return DictOut(), torch.randn(2, 16)
+
+
+class Inner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 32)
+        self.out = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.fc(x)) * scale)
+
+
+class KeywordWrapper(nn.Module):
+    """Called by keyword, with its own submodule named ``model`` (as Hugging Face's *ForCausalLM are)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = Inner()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.model(x, scale))
+
+
+def keyword_model() -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    return KeywordWrapper(), {"x": torch.randn(2, 16), "scale": torch.rand(2, 32) + 0.5}
+
+
+class Shared(nn.Module):
+    """One Linear called twice (shared weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(16, 32)
+        self.fc = nn.Linear(32, 32)
+        self.mid = nn.LayerNorm(32)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.fc(torch.relu(self.inp(x))))
+        return self.head(self.fc(h))
+
+
+def shared() -> tuple[nn.Module, torch.Tensor]:
+    return Shared(), torch.randn(2, 16)
+
+
+class ResBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x += self.fc(self.ln(x))  # changes its own input in place
+        return x
+
+
+class InplaceRes(nn.Module):
+    """Root-level operations between modules, then blocks with an in-place residual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(16, 32)
+        self.blocks = nn.ModuleList(ResBlock() for _ in range(2))
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.sigmoid(self.embed(x)) * 3.0
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def inplace_res() -> tuple[nn.Module, torch.Tensor]:
+    return InplaceRes(), torch.randn(2, 16)

@@ -215,3 +215,38 @@ def test_a_node_failure_is_localized_through_onnxruntime_on_the_same_file(artifa
     assert (loc.first, loc.blamed) == ("hidden", "hidden"), loc.summary
     assert loc.via.startswith("onnxruntime on model.onnx")
     assert "node ran the file; localised through onnxruntime on the same file" in loc.notes
+
+
+@pytest.fixture(scope="module")
+def derived_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("loc") / "derived"
+    assert modelport.run(out=folder, formats="onnx,onnx_optimized,onnx_int8", samples=1).verdict == "pass"
+    return folder
+
+
+def _swap_in(folder: Path, name: str, old: str, new: str) -> None:
+    model = onnx.load(folder / name)
+    next(n for n in model.graph.node if n.op_type == old).op_type = new
+    onnx.save(model, folder / name)
+    rehash(folder, name)
+
+
+def test_derived_graphs_map_by_the_base_graphs_names_or_say_unmapped(derived_folder: Path, tmp_path: Path) -> None:
+    folder = _copy(derived_folder, tmp_path)
+    # The quantizer names what it puts in a node's place after it (node_linear_1_MatMul_quant): mapped.
+    _swap_in(folder, "model.int8.onnx", "Relu", "Sigmoid")
+    # The optimizer fused hidden's Gemm with the relu after it (FusedGemm "fused node_linear"): not a module's own.
+    optimized = onnx.load(folder / "model.optimized.onnx")
+    bias = next(n for n in optimized.graph.node if n.op_type == "Gemm").input[2]
+    init = next(i for i in optimized.graph.initializer if i.name == bias)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 0.05, bias))
+    onnx.save(optimized, folder / "model.optimized.onnx")
+    rehash(folder, "model.optimized.onnx")
+    report = modelport.verify(folder, model="mlp", runtimes="onnxruntime")
+    int8 = _located(report, "onnx_int8@onnxruntime")
+    assert (int8.status, int8.first, int8.blamed) == ("first-only", "output", None), int8.summary
+    assert "could not be run alone" in int8.summary  # the quantizer feeds it quantized values, not the relu's
+    optimized = next(c for c in report.candidates if c.format == "onnx_optimized")
+    loc = optimized.localization
+    assert loc is not None and (loc.first, loc.blamed) == ("output", "output"), loc.summary
+    assert any(u.startswith("hidden: ") for u in loc.unmapped), loc.unmapped

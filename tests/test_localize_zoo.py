@@ -1,4 +1,9 @@
-"""Localisation on a real model's real failure (zoo tier): T5's float16 graph, wrong only at long sequences."""
+"""Localisation on a real model's real failure (zoo tier): T5's float16 graph, wrong only at long sequences.
+
+float16 rounds log(16) in T5's relative-position bucket formula, so key-query distances of 16 and 32 fall
+into the neighbouring bucket: the bias embedding's output is the first module out of tolerance, but fed
+the right indices it is right; the attention module around it, which computes the buckets, is to blame.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ def test_t5_float16_bucket_error_is_localized(tmp_path: Path) -> None:
     order = {e.module: e for e in loc.modules}
     first = order[BUCKETS].chained
     assert first is not None and first.verdict == "fail" and (first.tolerance_used or 0) > 1
+    # Fed the right bucket indices the embedding is right: the attention's own bucket arithmetic is to blame.
+    assert order[BUCKETS].own is not None and order[BUCKETS].own.verdict == "pass"
+    assert loc.blamed == BUCKETS.rsplit(".", 1)[0], loc.summary
     earlier = [e for e in loc.modules if e.order < order[BUCKETS].order and e.chained is not None]
     assert len(earlier) >= 4  # the embedding, the layer norm, q, k, v
     assert all(e.chained.verdict == "pass" for e in earlier if e.chained), [

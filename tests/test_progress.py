@@ -190,3 +190,27 @@ def test_verify_reports_its_steps_as_stage_events(mlp_folder: Path) -> None:
     assert "checking onnx@onnxruntime: loading model.onnx" in said
     assert f"checking onnx@onnxruntime: {len(report.candidates[0].infer_seconds)} input sets" in said
     assert next(e.kind for e in events if e.stage == "replay") == "start"
+
+
+def test_an_interrupt_a_library_swallowed_still_stops_the_run_at_the_next_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python drops a KeyboardInterrupt raised inside a finalizer; the CLI's handler remembers the signal."""
+    from modelport import errors
+    from modelport.pipeline.stages import Stage, StageRunner
+
+    ran: list[str] = []
+
+    class Step(Stage[None]):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def run(self, ctx: None, record: object) -> None:
+            ran.append(self.name)
+
+    runner: StageRunner[None] = StageRunner()
+    runner.run(Step("first"), None)
+    monkeypatch.setattr(errors, "_interrupted", True)  # what errors.interrupt leaves behind
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(Step("second"), None)
+    assert ran == ["first"]

@@ -52,9 +52,10 @@ def _open_probe(
         if runtime != "torchscript":
             notes.append(f"{runtime} ran the file; localised through torch.jit.load on the same file")
         module = load_torchscript(artifact.path)
+        prefix = trace.prefix_in({n for n, _ in module.named_parameters()} | {n for n, _ in module.named_buffers()})
         return TorchProbe(
             module, artifact.signature, inputs, tol, f"torch.jit.load on {artifact.files[0]}", hooks=False,
-            keyword=_keyword(artifact),
+            keyword=_keyword(artifact), prefix=prefix,
         ), notes  # fmt: skip
     if artifact.kind == "pt2":
         import torch
@@ -63,8 +64,9 @@ def _open_probe(
 
         program = load_exported_program(artifact.path)
         unflat = torch.export.unflatten(program)
+        prefix = trace.prefix_in(set(program.state_dict) | set(program.constants))
         via = f"torch.export.unflatten on {artifact.files[0]}"
-        return TorchProbe(unflat, artifact.signature, inputs, tol, via, hooks=True, keyword=False), notes
+        return TorchProbe(unflat, artifact.signature, inputs, tol, via, hooks=True, keyword=False, prefix=prefix), notes
     from modelport.runtimes.torch_eager import _clone
 
     via = f"{artifact.files[0]} loaded into the model's code"

@@ -69,10 +69,14 @@ def _ancestors(path: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
 
 
-def _blame(trace: Trace, probe: Probe, entries: dict[str, ModuleError], first: str) -> tuple[str | None, list[str]]:
-    """The module whose own error leaves the tolerance: ``first``, else its nearest enclosing module."""
+def _blame(
+    trace: Trace, probe: Probe, entries: dict[str, ModuleError], first: str
+) -> tuple[str | None, list[str], list[str]]:
+    """The module whose own error leaves the tolerance: ``first``, else its nearest enclosing module; the
+    notes, and the enclosing modules that could not be run alone (the error may sit in their own code)."""
     calls = trace.by_path()
     notes: list[str] = []
+    unmeasured: list[str] = []
     for path in [first, *_ancestors(first)]:
         if path not in calls:
             continue
@@ -81,10 +85,12 @@ def _blame(trace: Trace, probe: Probe, entries: dict[str, ModuleError], first: s
         _with_own(entry, own)
         if isinstance(own, str):
             notes.append(f"{path}: own error not measured: {own}")
+            if path != first:
+                unmeasured.append(path)
             continue
         if own.verdict == "fail":
-            return path, notes
-    return None, notes
+            return path, notes, unmeasured
+    return None, notes, unmeasured
 
 
 def judge_trace(
@@ -113,6 +119,7 @@ def judge_trace(
         if first is None and _fails(chained):
             first = call.path
     blamed: str | None = None
+    unmeasured: list[str] = []
     notes = [*trace.notes, *probe.notes]
     if not chained_any and (reproduced or not failed):  # own errors only (TorchScript): the first that fails alone
         for call in trace.calls:
@@ -122,13 +129,17 @@ def judge_trace(
                 first = blamed = call.path
                 break
     elif first is not None and reproduced:
-        blamed, more = _blame(trace, probe, entries, first)
+        blamed, more, unmeasured = _blame(trace, probe, entries, first)
         notes += more
     ordered = sorted(entries.values(), key=lambda e: e.order)
     cut = next((i for i, e in enumerate(ordered) if e.module == first), len(ordered) - 1 - AFTER)
     shown = [e for i, e in enumerate(ordered) if i <= cut + AFTER or e.module == blamed]
     unmapped = [f"{e.module}: {e.unmapped}" for e in ordered if e.unmapped]
-    status, summary = _verdict(trace, probe, reproduced, first, blamed, chained_any or first is not None, unmapped)
+    own_known = first is not None and first in entries and entries[first].own is not None
+    status, summary = _verdict(
+        trace, probe, reproduced, first, blamed, chained_any or first is not None, unmapped, own_known=own_known,
+        unmeasured=unmeasured,
+    )  # fmt: skip
     if not failed and not reproduced:
         compared = sum(1 for e in ordered if e.chained or e.own)
         status, summary = "no-divergence", f"no divergence: {compared} modules and the final outputs within tolerance"
@@ -166,6 +177,9 @@ def _verdict(
     blamed: str | None,
     mapped: bool,
     unmapped: list[str],
+    *,
+    own_known: bool = True,
+    unmeasured: list[str] | None = None,
 ) -> tuple[LocalizeStatus, str]:
     if not reproduced:
         return "not-reproduced", (
@@ -190,9 +204,23 @@ def _verdict(
         )
     before = probe.outside(first)
     entering = f" (operations of no module feeding it: {', '.join(before)})" if before else ""
-    return "localized", (
+    if not own_known:
+        return "first-only", (
+            f"first diverging module: {where}; it could not be run alone on the reference's inputs (see the "
+            f"notes), so whether it makes the error or inherits it is not known{entering}"
+        )
+    order = calls[first].order
+    blind = [u.split(":", 1)[0] for u in unmapped if (c := calls.get(u.split(":", 1)[0])) and c.order < order]
+    unseen = f", in a module that could not be compared ({', '.join(blind[-3:])})" if blind else ""
+    if unmeasured:
+        return "first-only", (
+            f"first diverging module: {where}, but fed the reference's inputs it is within tolerance: the error "
+            f"enters before it, in the own code of an enclosing module that could not be run alone "
+            f"({unmeasured[0]}){entering}{unseen}, or is an earlier small error it amplifies"
+        )
+    return "first-only", (
         f"first diverging module: {where}, but fed the reference's inputs it is within tolerance: the error "
-        f"enters before it, outside every named module{entering}, or is an earlier small error it amplifies"
+        f"enters before it, outside every named module{entering}{unseen}, or is an earlier small error it amplifies"
     )
 
 

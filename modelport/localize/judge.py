@@ -42,27 +42,40 @@ def judge_pairs(pairs: Sequence[tuple[np.ndarray, np.ndarray]], tol: Tolerance, 
 
 
 def pair_by_shape(
-    reference: Sequence[np.ndarray], found: Sequence[tuple[str, np.ndarray]]
+    reference: Sequence[np.ndarray],
+    found: Sequence[tuple[str, np.ndarray]],
+    *,
+    calls: int = 1,
+    floating_only: bool = True,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str | None]:
-    """Pair each floating reference tensor with the candidate value of its shape, or say why not.
+    """Pair the floating reference tensors with the candidate values of their shape; why not, when none pair.
 
-    The candidate's values are those leaving the module in the artifact. Where several share a
-    shape, they pair in order only when there are as many on both sides (an exporter keeps the
-    order of a module's returned values); otherwise pairing them would be a guess.
+    The candidate's values are those leaving the module in the artifact. Where several share a shape,
+    they pair in order only when there are as many on both sides (an exporter keeps the order of a
+    module's returned values), or ``calls`` times as many for a module called ``calls`` times (the
+    first call's come first); otherwise pairing them would be a guess, and that shape is left out.
+    A shape with no value at all (an output the graph never computes, such as an unused RNN state)
+    is left out too; the others are still compared. ``floating_only=False`` pairs integer tensors too (a
+    module's inputs: an embedding's indices).
     """
-    wanted = [r for r in reference if _floating(r)]
+    keep = _floating if floating_only else (lambda a: True)
+    wanted = [r for r in reference if keep(r)]
     if not wanted:
-        return [], "its output holds no floating-point tensor"
-    offered = [(n, a) for n, a in found if _floating(a)]
+        return [], "it holds no floating-point tensor"
+    offered = [(n, a) for n, a in found if keep(a)]
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    missing: list[str] = []
     for shape in dict.fromkeys(r.shape for r in wanted):
         mine = [r for r in wanted if r.shape == shape]
         theirs = [(n, a) for n, a in offered if a.shape == shape]
-        if not theirs:
+        if len(theirs) in (len(mine), calls * len(mine)) and theirs:
+            pairs += [(r, a) for r, (_, a) in zip(mine, theirs, strict=False)]
+        elif not theirs:
             shapes = sorted({str(list(a.shape)) for _, a in offered}) or ["none"]
-            return [], f"no value of shape {list(shape)} leaves its nodes (found {', '.join(shapes)})"
-        if len(theirs) != len(mine):
+            missing.append(f"no value of shape {list(shape)} leaves its nodes (found {', '.join(shapes)})")
+        else:
             names = ", ".join(n for n, _ in theirs)
-            return [], f"{len(theirs)} values of shape {list(shape)} leave its nodes ({names}), {len(mine)} expected"
-        pairs += [(r, a) for r, (_, a) in zip(mine, theirs, strict=True)]
-    return pairs, None
+            missing.append(
+                f"{len(theirs)} values of shape {list(shape)} leave its nodes ({names}), {len(mine)} expected"
+            )
+    return pairs, (None if pairs else "; ".join(missing))

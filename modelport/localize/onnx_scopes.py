@@ -5,7 +5,8 @@ The exporters record a node's module: torch.onnx's dynamo exporter in the node's
 enclosing module's path, then the FX node's own name), the TorchScript-based exporter in the node's name
 (``/encoder/layers.1/fc2/Gemm``). A derived graph (the optimizer's, the quantizer's) keeps the
 names of the nodes it left alone but not always their metadata: a name found in the base graph
-``model.onnx`` takes that node's module. Nodes with no module stay unmapped, never guessed.
+``model.onnx`` takes that node's module, and so does a name the quantizer made from one
+(``NAME_MatMul_quant``). Nodes with no module (a fusion of several) stay unmapped, never guessed.
 
 A module's values are those its nodes produce and a node outside it (or the graph's output)
 consumes: the values its forward returned, as the graph computes them.
@@ -65,23 +66,25 @@ class Scopes:
         return self.members.get(module, [])
 
 
-def _rebase(path: str | None, known: set[str]) -> str | None:
-    """A scope as a module of the user's model: exporters see a wrapper (FlatModel.model) around keyword models."""
-    if path is None or path in known or path == "":
-        return path
-    if path.startswith("model.") and path[len("model.") :] in known:
-        return path[len("model.") :]
-    if path == "model":
-        return ""
-    parent = path
-    while "." in parent:  # a scope deeper than any hooked module (a functional call): its nearest module
-        parent = parent.rsplit(".", 1)[0]
-        if parent in known:
-            return parent
+def _rebase(path: str | None, known: set[str], wrapped: bool) -> str | None:
+    """A scope as a module of the user's model. A wrapped export (FlatModel around the model) records the
+    user's modules under ``model.``; its own nodes (flattening the outputs) belong to the user's root."""
+    if path is None:
+        return None
+    if wrapped:
+        path = path[len("model.") :] if path.startswith("model.") else ""
+    while path and path not in known:  # a scope deeper than any hooked module (a functional call)
+        path = path.rsplit(".", 1)[0] if "." in path else ""
     return path
 
 
-def read_scopes(model: onnx.ModelProto, known: Iterable[str], base: Mapping[str, str | None] | None = None) -> Scopes:
+def read_scopes(
+    model: onnx.ModelProto,
+    known: Iterable[str],
+    base: Mapping[str, str | None] | None = None,
+    *,
+    wrapped: bool = False,
+) -> Scopes:
     """Map ``model``'s nodes to the modules in ``known`` (dotted paths); ``base``: node name -> module
     from the graph a derived graph was made from. Linear in the graph's size times its depth."""
     known_set = set(known)
@@ -90,8 +93,8 @@ def read_scopes(model: onnx.ModelProto, known: Iterable[str], base: Mapping[str,
     for node in nodes:
         path = node_module(node)
         if path is None and base is not None:
-            path = base.get(node.name)
-        paths.append(_rebase(path, known_set))
+            path = _from_base(node.name, base)
+        paths.append(_rebase(path, known_set, wrapped))
     scopes = Scopes(paths, unscoped=[n.op_type for n, p in zip(nodes, paths, strict=True) if p is None])
     # Each node's enclosing modules, and who produces and consumes each value.
     within = [set(_ancestors(p)) & known_set if p else set() for p in paths]
@@ -121,6 +124,16 @@ def read_scopes(model: onnx.ModelProto, known: Iterable[str], base: Mapping[str,
         scopes.values[module] = leaving
         scopes.inputs[module] = list(dict.fromkeys(entering))
     return scopes
+
+
+def _from_base(name: str, base: Mapping[str, str | None]) -> str | None:
+    """A derived node's module by its name: the base node of that name, or the one whose name it extends with
+    ``_...`` (onnxruntime's quantizer names the nodes it puts in a node's place ``NAME_MatMul_quant``, ...).
+    A node the optimizer fused from several (``fused NAME``) holds other modules' operations too: unmapped."""
+    if name in base:
+        return base[name]
+    owners = [b for b in base if b and name.startswith(b + "_")]
+    return base[max(owners, key=len)] if owners else None
 
 
 def _ancestors(path: str) -> list[str]:

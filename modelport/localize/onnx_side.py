@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,12 +14,32 @@ from modelport.localize.onnx_scopes import Scopes, base_modules, read_scopes
 from modelport.localize.onnx_values import ExposedGraph, load_graph, run_module_alone
 from modelport.localize.records import ValueCheck
 from modelport.localize.reference import ModuleCall, Trace
-from modelport.signature import Signature
+from modelport.signature import Signature, torch_to_numpy
 from modelport.validators.records import Tolerance
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["OnnxProbe"]
 
 BASE_FILE = "model.onnx"  # the graph the optimizer, float16 and int8 variants are derived from
+
+
+def _derived(graph: onnx.ModelProto, base_graph: onnx.ModelProto, known: list[str], wrapped: bool) -> Scopes:
+    """A derived graph's scopes, its nodes named after the base graph's. A value counts as a module's only
+    where the same value leaves (or enters) the same module in the base graph: a fusion (a bias and an
+    activation folded into one new node) leaves a module's inner value at its edge, which is not its output."""
+    base = read_scopes(base_graph, known, wrapped=wrapped)
+    scopes = read_scopes(graph, known, base_modules(base_graph), wrapped=wrapped)
+    for module, names in scopes.values.items():
+        scopes.values[module] = [v for v in names if v in base.values.get(module, [])]
+    for module, names in scopes.inputs.items():
+        scopes.inputs[module] = [v for v in names if v in base.inputs.get(module, [])]
+    return scopes
+
+
+def _name(found: list[tuple[str, np.ndarray]], value: np.ndarray) -> str:
+    return next(n for n, a in found if a is value)
 
 
 class OnnxProbe:
@@ -34,10 +55,12 @@ class OnnxProbe:
     ) -> None:
         self.path, self.tol, self.notes = path, tol, list[str]()
         self.graph = load_graph(path)
-        base = None
+        known = [c.path for c in trace.calls]
+        # Exported inside FlatModel or not: the dynamo exporter may share a capture of the model itself.
+        wrapped = trace.prefix_in({i.name for i in self.graph.graph.initializer}) == "model."
+        self.scopes: Scopes = read_scopes(self.graph, known, wrapped=wrapped)
         if path.name != BASE_FILE and (path.parent / BASE_FILE).is_file():
-            base = base_modules(load_graph(path.parent / BASE_FILE))
-        self.scopes: Scopes = read_scopes(self.graph, [c.path for c in trace.calls], base)
+            self.scopes = _derived(self.graph, load_graph(path.parent / BASE_FILE), known, wrapped)
         if self.scopes.unscoped:
             kinds = ", ".join(sorted(set(self.scopes.unscoped)))
             count = len(self.scopes.unscoped)
@@ -58,7 +81,7 @@ class OnnxProbe:
         if not names:
             nodes = self.scopes.nodes_of(call.path)
             return "no value leaves it" if nodes else "no nodes of its own in the graph (folded away, or an identity)"
-        pairs, why = pair_by_shape(call.outputs, [(n, self.values[n]) for n in names])
+        pairs, why = pair_by_shape(call.outputs, [(n, self.values[n]) for n in names], calls=call.calls)
         if why is not None:
             return why
         return judge_pairs(pairs, self.tol, call.path)
@@ -69,19 +92,19 @@ class OnnxProbe:
         entering = self.scopes.inputs.get(call.path, [])
         if not names:
             return "no value leaves it in the graph"
-        given = [t.detach().numpy() for t in call.tensor_inputs() if t.is_floating_point()]
+        given = [torch_to_numpy(t) for t in call.tensor_inputs()]
         offered = [(n, self.values[n]) for n in entering if n in self.values]
-        feeds_pairs, why = pair_by_shape(given, offered)
+        # A module called n times has n times the values at its edges; the first call's come first.
+        feeds_pairs, why = pair_by_shape(given, offered, floating_only=False, calls=call.calls)
         if why is not None:
             return f"its inputs cannot be matched: {why}"
-        if len(feeds_pairs) != len(offered):
+        if len(feeds_pairs) * call.calls != len(offered) and len(feeds_pairs) != len(offered):
             return f"{len(offered)} values enter its nodes, the module was given {len(given)} tensors"
-        feeds = {}
-        for reference, value in feeds_pairs:
-            name = next(n for n, a in offered if a is value)
-            feeds[name] = reference.astype(value.dtype)
+        out_pairs, _ = pair_by_shape(call.outputs, [(n, self.values[n]) for n in names], calls=call.calls)
+        feeds = {_name(offered, value): reference.astype(value.dtype) for reference, value in feeds_pairs}
+        wanted = [_name([(n, self.values[n]) for n in names], value) for _, value in out_pairs] or names
         try:
-            got = run_module_alone(self.graph, self.path.parent, feeds, names)
+            got = run_module_alone(self.graph, self.path.parent, feeds, wanted)
         except Exception as e:
             raise_if_interrupted(e)
             return f"its nodes could not be run alone: {one_line(e)}"

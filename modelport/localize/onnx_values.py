@@ -88,6 +88,12 @@ def run_module_alone(
 
     if model.ByteSize() > _MAX_BYTES:
         raise LoadError("the graph is above protobuf's 2 GB limit in memory: no copy of one module can be cut")
+    typed = {v.name for v in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
+    if not set(feeds) | set(outputs) <= typed:
+        # The legacy exporter records no intermediate types, which the Extractor needs for its new inputs.
+        import onnx.shape_inference
+
+        model = onnx.shape_inference.infer_shapes(model)
     extractor = onnx.utils.Extractor(model)
     sub = extractor.extract_model(list(feeds), list(outputs))
     kept = {i.name for i in sub.graph.input}

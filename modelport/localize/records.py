@@ -12,11 +12,16 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ["Localization", "LocalizeStatus", "ModuleError", "ValueCheck"]
 
-# "localized": a module named; "outside-modules": every module within tolerance, the outputs not;
+# "localized": a module blamed (its own error, fed the reference's inputs, leaves the tolerance);
+# "first-only": the first module out of tolerance named, but no module blamed (it was within tolerance alone,
+# or could not be run alone: an error from outside the named modules, or small errors amplified);
+# "outside-modules": every module within tolerance, the outputs not;
 # "no-divergence": the final outputs within tolerance (modelport localize on a candidate that passed);
 # "not-reproduced": the copy with intermediate values exposed no longer fails, so nothing is blamed;
 # "unmapped": no module of the model could be matched in the artifact; "error": localisation itself failed.
-LocalizeStatus = Literal["localized", "outside-modules", "no-divergence", "not-reproduced", "unmapped", "error"]
+LocalizeStatus = Literal[
+    "localized", "first-only", "outside-modules", "no-divergence", "not-reproduced", "unmapped", "error"
+]
 
 
 class ValueCheck(BaseModel):

@@ -18,7 +18,7 @@ from modelport.signature import Signature, flatten_outputs, numpy_to_torch, torc
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ModuleCall", "Trace", "call_module", "trace_reference"]
+__all__ = ["ModuleCall", "Trace", "call_module", "exported_wrapped", "trace_reference"]
 
 
 @dataclass
@@ -46,6 +46,17 @@ class Trace:
     calls: list[ModuleCall]
     outputs: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
+    wrapped: bool = False  # the exporters saw it inside FlatModel: artifact paths start with "model."
+    parameters: list[str] = field(default_factory=list)  # the model's parameter and buffer names
+
+    def prefix_in(self, names: set[str]) -> str:
+        """Where the model sits in an artifact whose tensors have ``names``: "" or "model." (inside FlatModel),
+        by which finds more of its own parameter names; the build rule (``wrapped``) when neither does."""
+        bare = sum(n in names for n in self.parameters)
+        inside = sum(f"model.{n}" in names for n in self.parameters)
+        if bare != inside:
+            return "" if bare > inside else "model."
+        return "model." if self.wrapped else ""
 
     def by_path(self) -> dict[str, ModuleCall]:
         return {c.path: c for c in self.calls}
@@ -71,37 +82,60 @@ def _arrays(out: Any) -> list[np.ndarray]:
 
 
 def call_module(module: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[np.ndarray]:
-    """Run one (sub)module on the given inputs under inference mode; its output's tensors as arrays."""
+    """Run one (sub)module on copies of the given inputs (it may change them in place) under inference mode."""
     import torch
 
     with torch.inference_mode():
-        return _arrays(module(*args, **kwargs))
+        return _arrays(module(*_detached(args), **_detached(dict(kwargs))))
 
 
-def trace_reference(model: torch.nn.Module, signature: Signature, inputs: Mapping[str, np.ndarray]) -> Trace:
-    """Run ``model`` once on ``inputs`` with a forward hook on every named submodule."""
+def exported_wrapped(model: Any, out: Any, keyword: bool) -> bool:
+    """Whether the graph exporters saw the model inside ``FlatModel`` (its submodule ``model``): a model called
+    by keyword, taking ``*args``, or returning anything but a tensor or a plain tuple/list of tensors
+    (``pipeline.build``'s rule; artifact paths then start with ``model.``)."""
+    import inspect
+
+    import torch
+
+    params = inspect.signature(model.forward).parameters.values()
+    varargs = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+    plain = isinstance(out, torch.Tensor) or (
+        type(out) in (tuple, list) and all(isinstance(t, torch.Tensor) for t in out)
+    )
+    return keyword or varargs or not plain
+
+
+def trace_reference(
+    model: torch.nn.Module, signature: Signature, inputs: Mapping[str, np.ndarray], *, keyword: bool | None = None
+) -> Trace:
+    """Run ``model`` once on ``inputs`` with hooks on every named submodule: what each was given (before its
+    forward could change it in place) and what it returned. ``keyword`` overrides the signature's call."""
     import torch
 
     calls: dict[str, ModuleCall] = {}
+    given: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
     names = {id(m): (name, m) for name, m in model.named_modules() if name}
 
-    def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+    def before(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        path, _ = names[id(module)]
+        if path not in given:
+            given[path] = (_detached(args), _detached(kwargs))
+
+    def after(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         path, _ = names[id(module)]
         if path in calls:
             calls[path].calls += 1
             return
-        calls[path] = ModuleCall(
-            path, type(module).__name__, len(calls), _detached(args), _detached(kwargs), _arrays(out)
-        )
+        first_args, first_kwargs = given[path]
+        calls[path] = ModuleCall(path, type(module).__name__, len(calls), first_args, first_kwargs, _arrays(out))
 
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for _, m in names.values()]
+    handles = [m.register_forward_pre_hook(before, with_kwargs=True) for _, m in names.values()]
+    handles += [m.register_forward_hook(after, with_kwargs=True) for _, m in names.values()]
     args = [numpy_to_torch(inputs[spec.name], spec.dtype) for spec in signature.inputs]
+    by_name = signature.call == "keyword" if keyword is None else keyword
     try:
         with torch.inference_mode():
-            if signature.call == "keyword":
-                out = model(**dict(zip(signature.input_names, args, strict=True)))
-            else:
-                out = model(*args)
+            out = model(**dict(zip(signature.input_names, args, strict=True))) if by_name else model(*args)
     finally:
         for h in handles:
             h.remove()
@@ -109,4 +143,5 @@ def trace_reference(model: torch.nn.Module, signature: Signature, inputs: Mappin
     ordered = sorted(calls.values(), key=lambda c: c.order)
     shared = [f"{c.path} ({c.calls} calls)" for c in ordered if c.calls > 1]
     notes = [f"called more than once, first call compared: {', '.join(shared)}"] if shared else []
-    return Trace(ordered, final, notes)
+    tensors = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
+    return Trace(ordered, final, notes, wrapped=exported_wrapped(model, out, by_name), parameters=tensors)

@@ -43,14 +43,18 @@ class TorchProbe:
         *,
         hooks: bool,
         keyword: bool | None = None,
+        prefix: str = "",
     ) -> None:
+        """``prefix``: where the user's model sits in ``module`` ("model." inside FlatModel, as exported)."""
         from modelport.runtimes.torch_runner import TorchRunner
 
-        self.module, self.tol, self.via, self.notes = module, tol, via, list[str]()
+        self.module, self.tol, self.via, self.notes, self.prefix = module, tol, via, list[str](), prefix
         self.calls: dict[str, ModuleCall] | None = None
         if hooks:
-            trace: Trace = trace_reference(module, signature, inputs)
-            self.calls, self.final = trace.by_path(), trace.outputs
+            trace: Trace = trace_reference(module, signature, inputs, keyword=keyword)
+            cut = len(prefix)
+            self.calls = {p[cut:]: c for p, c in trace.by_path().items() if p.startswith(prefix)}
+            self.final = trace.outputs
         else:
             self.final = TorchRunner("candidate", module, signature, keyword=keyword).infer(inputs)
             self.notes.append("TorchScript takes no hooks once loaded: each module is judged on its own error")
@@ -69,7 +73,7 @@ class TorchProbe:
 
     def own(self, call: ModuleCall) -> ValueCheck | str:
         try:
-            target = submodule(self.module, call.path)
+            target = submodule(self.module, self.prefix + call.path)
         except AttributeError:
             return "the artifact has no submodule at this path"
         try:

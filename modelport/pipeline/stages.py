@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
-from modelport.errors import UsageError, one_line, raise_if_interrupted, resource_error
+from modelport.errors import UsageError, check_interrupted, one_line, raise_if_interrupted, resource_error
 from modelport.pipeline.records import StageRecord
 
 __all__ = ["Stage", "StageEvent", "StageRunner", "Steps"]
@@ -71,6 +71,7 @@ class StageRunner(Generic[C]):
         self._emit(StageEvent(name, "end", record=record))
 
     def run(self, stage: Stage[C], ctx: C) -> StageRecord:
+        check_interrupted()  # a Ctrl-C that something swallowed still stops the run here
         reason = stage.skip_reason(ctx)
         if reason is not None:
             self.skip(stage.name, reason)
