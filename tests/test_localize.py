@@ -250,3 +250,23 @@ def test_derived_graphs_map_by_the_base_graphs_names_or_say_unmapped(derived_fol
     loc = optimized.localization
     assert loc is not None and (loc.first, loc.blamed) == ("output", "output"), loc.summary
     assert any(u.startswith("hidden: ") for u in loc.unmapped), loc.unmapped
+
+
+def test_the_onnxruntime_runner_gives_extra_outputs_on_request(mlp_folder: Path) -> None:
+    """The runtime layer's runner, not a copy of it: intermediate values by name, the outputs unchanged."""
+    from modelport.pipeline.manifest import read_manifest
+    from modelport.runtimes.ort_runner import OrtRunner
+
+    signature = read_manifest(mlp_folder).signature
+    x = {"x": np.random.default_rng(0).standard_normal((3, 20)).astype(np.float32)}
+    plain = OrtRunner("onnx", mlp_folder / "model.onnx", signature)
+    extra = OrtRunner("onnx", mlp_folder / "model.onnx", signature, extra_outputs=["linear", "relu", "output"])
+    try:
+        values = extra.infer_values(x)
+        assert extra.extra == ["linear", "relu"]  # a value already among the outputs is not listed twice
+        assert np.array_equal(values["output"], plain.infer(x)["output"])
+        assert np.array_equal(values["relu"], np.maximum(values["linear"], 0))
+        assert extra.infer(x).keys() == {"output"}
+    finally:
+        plain.close()
+        extra.close()

@@ -49,35 +49,25 @@ def _session(model: onnx.ModelProto, folder: Path) -> object:
 
 
 class ExposedGraph:
-    """The artifact's graph with ``values`` added as outputs, opened in onnxruntime."""
+    """The artifact's graph with ``values`` added as outputs: the ONNX Runtime runner asked for extra outputs."""
 
-    def __init__(self, model: onnx.ModelProto, folder: Path, signature: Signature, values: Sequence[str]) -> None:
-        import onnx
+    def __init__(self, path: Path, signature: Signature, values: Sequence[str]) -> None:
+        from modelport.runtimes.ort_runner import OrtRunner
 
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        present = {o.name for o in copy.graph.output}
-        self.values = [v for v in dict.fromkeys(values) if v not in present]
-        copy.graph.output.extend(onnx.ValueInfoProto(name=v) for v in self.values)
         self.signature = signature
-        try:
-            self.session = _session(copy, folder)
-        except Exception as e:
-            raise LoadError(f"onnxruntime could not open the copy with intermediate values: {one_line(e)}") from e
+        self.runner: OrtRunner | None = OrtRunner(path.name, path, signature, extra_outputs=values)
+        self.values = self.runner.extra
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The graph's own outputs by signature name, and every value (exposed or output) by its name."""
-        feeds = {spec.name: np.asarray(inputs[spec.name], order="C") for spec in self.signature.inputs}
-        names = [*self.signature.output_names, *self.values]
-        got = self.session.run(names, feeds)  # type: ignore[attr-defined]
-        arrays = [np.asarray(a) for a in got]
-        # The graph's outputs are values too (a last module's output is one).
-        return dict(zip(names[: len(self.signature.output_names)], arrays, strict=False)), dict(
-            zip(names, arrays, strict=True)
-        )
+        assert self.runner is not None, "closed"
+        values = self.runner.infer_values(inputs)
+        return {n: values[n] for n in self.signature.output_names}, values
 
     def close(self) -> None:
-        self.session = None
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
 
 
 def run_module_alone(
