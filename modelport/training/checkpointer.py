@@ -169,9 +169,9 @@ def _model_mismatch(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
     ]
     parts = []
     if missing:
-        parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        parts.append(f"not in the checkpoint: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
     if extra:
-        parts.append(f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}")
+        parts.append(f"not in this model: {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}")
     if shapes:
         parts.append("; ".join(shapes[:2]) + (" ..." if len(shapes) > 2 else ""))
     return "; ".join(parts)
