@@ -103,7 +103,7 @@ class Checkpointer:
         }
         try:
             path = store.write(self.folder, step, payload)
-        except OSError as e:
+        except Exception as e:  # torch wraps a failed write in a RuntimeError; the OSError is its context
             if (cause := resource_error(e)) is None:
                 raise
             before = f"{self.last_saved} is intact" if self.last_saved is not None else "no earlier checkpoint"

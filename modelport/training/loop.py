@@ -125,7 +125,7 @@ def _run(
     try:
         with atomic_write(weights) as fh:
             torch.save(net.state_dict(), fh)
-    except OSError as e:
+    except Exception as e:  # torch wraps a failed write in a RuntimeError; the OSError is its context
         if (cause := resource_error(e)) is None:
             raise
         raise WriteError(
