@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -224,3 +226,23 @@ def test_checkpointer_in_a_plain_loop_resumes_exactly(tmp_path: Path) -> None:
     resumed = _user_loop(tmp_path / "crashed", 22)
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_a_second_train_into_the_same_folder_is_refused(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from modelport.pipeline.folder_lock import lock_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(  # another process holds the lock, as a running `modelport train` would
+        [sys.executable, "-c", f"import fcntl, os, time; fd = os.open({str(lock_path(out))!r}, os.O_RDWR | "
+         "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = _train(cli, out, *STEPS)
+        assert result.code == 2 and "is in use by modelport" in result.err, result.err
+        assert not (out / "checkpoints").exists()
+    finally:
+        holder.kill()
+        holder.wait()
