@@ -297,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from modelport.localize.command import localize_command
 
             return localize_command(args, out)
+        if args.command == "train":
+            from modelport.training.command import train_command
+
+            return train_command(args, out)
         return _cmd_verify(args, out)
     except UsageError as e:
         print(f"modelport: error: {e}", file=sys.stderr)

@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_flags(verify)
     _localize_parser(sub)
+    _train_parser(sub)
 
     profile = sub.add_parser("profile", help="time every candidate of an artifact folder at several batch sizes")
     profile.add_argument("folder", metavar="DIR", help="a folder written by `modelport run`")
@@ -294,4 +295,28 @@ def _localize_parser(sub: Any) -> None:
         "--trust",
         action="store_true",
         help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
+    )
+
+
+def _train_parser(sub: Any) -> None:
+    """``modelport train``: a deterministic training run that checkpoints and resumes bit-identically."""
+    train = sub.add_parser("train", help="train with checkpoints every K steps; --resume continues bit-identically")
+    train.add_argument(
+        "--model",
+        default="mlp",
+        metavar="SPEC",
+        help="mlp (built in, with a seeded synthetic task) or a callable whose module defines training_task()",
+    )
+    train.add_argument("--out", required=True, metavar="DIR", help="checkpoints/ and, at the end, weights.pt go here")
+    train.add_argument("--steps", required=True, type=_int, metavar="N", help="train until step N")
+    train.add_argument(
+        "--checkpoint-every", required=True, type=_int, metavar="K", help="save a checkpoint every K steps"
+    )
+    train.add_argument("--keep", type=_int, default=3, metavar="M", help="keep the newest M checkpoints (default 3)")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the newest valid checkpoint in --out (none: start)"
+    )
+    train.add_argument("--seed", type=_int, default=0, metavar="S", help="seeds the model, data and RNGs (default 0)")
+    train.add_argument(
+        "--threads", type=_int, default=1, metavar="N", help="torch intra-op threads; part of the run (default 1)"
     )
