@@ -199,14 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _profile_flags(profile, None)
     _timeout_flag(profile)
-    profile.add_argument(
-        "--trusted-key", action="append", default=[], metavar="FILE.pub", help="an Ed25519 public key trusted here"
-    )
-    profile.add_argument(
-        "--trust",
-        action="store_true",
-        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
-    )
+    _trust_flags(profile)
     profile.add_argument(
         "--sign-with", metavar="KEYFILE", help="renew a valid signature with this Ed25519 private key too"
     )
@@ -288,14 +281,7 @@ def _localize_parser(sub: Any) -> None:
     )
     localize.add_argument("--runtimes", metavar="LIST|all", help="runtimes whose candidates to localise")
     localize.add_argument("--json", metavar="PATH", help="write the localisations as JSON here")
-    localize.add_argument(
-        "--trusted-key", action="append", default=[], metavar="FILE.pub", help="an Ed25519 public key trusted here"
-    )
-    localize.add_argument(
-        "--trust",
-        action="store_true",
-        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
-    )
+    _trust_flags(localize)
 
 
 def _train_parser(sub: Any) -> None:
@@ -319,4 +305,16 @@ def _train_parser(sub: Any) -> None:
     train.add_argument("--seed", type=_int, default=0, metavar="S", help="seeds the model, data and RNGs (default 0)")
     train.add_argument(
         "--threads", type=_int, default=1, metavar="N", help="torch intra-op threads; part of the run (default 1)"
+    )
+
+
+def _trust_flags(parser: argparse.ArgumentParser) -> None:
+    """Which folders' programs (TorchScript, .pt2) a command that reads a folder may load."""
+    parser.add_argument(
+        "--trusted-key", action="append", default=[], metavar="FILE.pub", help="an Ed25519 public key trusted here"
+    )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="load TorchScript and .pt2 files (programs: they run code) even without a valid signature",
     )

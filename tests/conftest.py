@@ -3,8 +3,12 @@ folder work on their own copy of it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +139,18 @@ def run_and_verify_agree(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(run_module.OutputFolder, "commit", commit)
     yield
     assert not disagreements, disagreements
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``folder`` for the block (a disk that fills up), or a skip without root."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]).returncode
+    ):
+        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import small_disk
 
 import modelport
 
@@ -218,11 +219,7 @@ def test_a_file_size_limit_mid_run_exits_1_in_one_line(tmp_path: Path, cli) -> N
 
 
 def test_a_disk_filling_up_mid_run_exits_1_in_one_line(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)]).returncode:
-        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN")
-    try:
+    with small_disk(tmp_path / "disk") as disk:
         out = disk / "out"
         assert cli("run", "--out", str(out), *FAST, "--seed", "1").code == 0
         before = _manifest(out)
@@ -243,5 +240,3 @@ def test_a_disk_filling_up_mid_run_exits_1_in_one_line(tmp_path: Path, cli) -> N
         assert _manifest(out) == before and _leftovers(out) == []
         (disk / "filler").unlink()
         assert cli("verify", str(out), "--quiet").code == 0
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import small_disk
 
 from modelport.training import store
 from tests.test_kill import ROOT, _limit_file_size, _wait_for
@@ -144,11 +145,7 @@ def test_a_file_size_limit_during_a_checkpoint_keeps_the_previous_one(uninterrup
 
 
 def test_a_disk_filling_up_during_a_checkpoint_keeps_the_previous_one(uninterrupted: Path, tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)]).returncode:
-        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN")
-    try:
+    with small_disk(tmp_path / "disk") as disk:
         out = disk / "out"
         assert _train(out, 20).returncode == 0
         filler = disk / "filler"
@@ -161,5 +158,3 @@ def test_a_disk_filling_up_during_a_checkpoint_keeps_the_previous_one(uninterrup
         filler.unlink()
         assert _train(out, 40, "--resume").returncode == 0
         assert _ckpt(out, 40).read_bytes() == _ckpt(uninterrupted, 40).read_bytes()
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
