@@ -26,9 +26,9 @@ def _digests(folder: Path, report: modelport.Report) -> dict[str, str]:
 
 
 def test_child_conversions_match_in_process_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    here = modelport.run(out=tmp_path / "here", formats=["onnx", *DERIVED], samples=1)
+    here = modelport.run(out=tmp_path / "here", formats=["safetensors", "onnx", *DERIVED], samples=1)
     monkeypatch.setattr(derived_worker, "CHILD_EXPORT_LIMIT", 0)
-    child = modelport.run(out=tmp_path / "child", formats=["onnx", *DERIVED], samples=1)
+    child = modelport.run(out=tmp_path / "child", formats=["safetensors", "onnx", *DERIVED], samples=1)
     assert here.verdict == child.verdict == "pass"
     for name in DERIVED:
         stage = next(s for s in child.stages if s.name == name)
@@ -36,6 +36,10 @@ def test_child_conversions_match_in_process_ones(tmp_path: Path, monkeypatch: py
         assert not any("in its own process" in n for n in next(s for s in here.stages if s.name == name).notes)
         assert child.formats[name].details == here.formats[name].details
     assert _digests(tmp_path / "child", child) == _digests(tmp_path / "here", here)
+    # The original's weights were set aside during the conversions and read back: the same outputs, bit for bit.
+    assert any("set aside" in n for n in next(s for s in child.stages if s.name == "onnx_optimized").notes)
+    for name in ("outputs.npz", "outputs64.npz"):
+        assert (tmp_path / "child" / "golden" / name).read_bytes() == (tmp_path / "here" / "golden" / name).read_bytes()
 
 
 def test_a_failure_in_the_child_is_an_export_error(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import modelport
-from modelport.runtimes.torch_eager import _aligned, _on_meta
+from modelport.runtimes.torch_eager import _on_meta, aligned
 
 MODELS = Path(__file__).with_name("clone_models.py")
 
@@ -31,10 +31,10 @@ def test_a_plain_model_is_built_without_memory_for_its_weights() -> None:
 def test_unaligned_tensors_are_copied_to_aligned_memory_and_ties_kept() -> None:
     buffer = torch.zeros(1000)
     unaligned = buffer[3:43]  # 12 bytes past a 64-byte boundary
-    aligned = torch.zeros(40)
-    state = _aligned({"a": unaligned, "tied": unaligned, "b": aligned})
+    whole = torch.zeros(40)
+    state = aligned({"a": unaligned, "tied": unaligned, "b": whole})
     assert state["a"].data_ptr() % 64 == 0 and torch.equal(state["a"], unaligned)
-    assert state["a"] is state["tied"] and state["b"] is aligned
+    assert state["a"] is state["tied"] and state["b"] is whole
 
 
 def test_a_big_model_is_loaded_back_once_by_validate_with_the_original_freed(

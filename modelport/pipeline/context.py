@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from modelport.models import ModelSource
     from modelport.pipeline.build import Built
     from modelport.pipeline.inputs import InputSet
+    from modelport.pipeline.offload import Offloaded
     from modelport.pipeline.options import RunOptions
     from modelport.pipeline.outdir import OutputFolder
     from modelport.pipeline.records import Determinism, Golden, LostSet
@@ -47,6 +48,7 @@ class RunContext:
     golden: Golden | None = None
     candidates: list[CandidateResult] = field(default_factory=list)
     replays: list[ReplaySet] = field(default_factory=list)  # the input sets with the original's outputs
+    offloaded: Offloaded | None = None  # the original's weights, set aside during a big model's conversions
     lost: list[LostSet] = field(default_factory=list)
     weight_bytes: int = 0  # the model's parameters and buffers, measured by the build stage
     determinism: Determinism | None = None

@@ -24,6 +24,7 @@ from modelport.pipeline.determinism import check_determinism as compare_with_sec
 from modelport.pipeline.golden import write_golden
 from modelport.pipeline.inputs import user_set
 from modelport.pipeline.manifest import HTML_REPORT_NAME, REPORT_NAME, list_artifacts, write_manifest
+from modelport.pipeline.offload import offload, restore
 from modelport.pipeline.preflight import check_memory, disk_needed
 from modelport.pipeline.records import Environment, Report, StageRecord
 from modelport.pipeline.report import render_markdown
@@ -132,6 +133,11 @@ class ExportStage(Stage[RunContext]):
         main = self.exporter.main_file
         big = ctx.weight_bytes >= derived_worker.CHILD_EXPORT_LIMIT
         if self.name in derived_worker.DERIVED and big and (ctx.folder / exporters.get("onnx").main_file).is_file():
+            if ctx.offloaded is None and (done := offload(ctx.model, ctx.records)) is not None:
+                ctx.offloaded = done
+                record.notes.append(
+                    f"the original's weights set aside while the derived graphs convert; {done.fmt} gives them back"
+                )
             ctx.stages.progress(f"writing {main} in its own process (its memory ends with it)")
             signature = ctx.model.signature.model_dump_json()
             record.notes.append(f"converted in its own process: {ctx.weight_bytes / (1 << 30):.1f} GiB of weights")
@@ -168,6 +174,10 @@ class ValidateStage(Stage[RunContext]):
 
     def run(self, ctx: RunContext, record: StageRecord) -> None:
         built, options = ctx.model, ctx.options
+        if ctx.offloaded is not None:  # the original runs again: its weights back from the file, bit for bit
+            ctx.stages.progress(f"reading the original's weights back from {ctx.offloaded.fmt}")
+            restore(built, ctx.folder, ctx.offloaded, ctx.records[ctx.offloaded.fmt])
+            ctx.offloaded = None
         planned = input_sets(built, options.seed, options.samples, ctx.user)
         ctx.stages.progress(f"the original's outputs on {len(planned)} input sets")
         sets, replays, dropped = reference_replays(built, planned, record.notes)

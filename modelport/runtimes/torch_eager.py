@@ -60,7 +60,7 @@ def _clone(artifact: Artifact) -> Any:
     if clone is not None:
         # Built without memory for its weights, the clone takes the file's tensors as they are (assign=True):
         # one copy of the weights, not two (a fresh model's own plus the file's) while both are held.
-        state = _aligned(state)
+        state = aligned(state)
         load_weights_strict(clone, state, artifact.files[0], assign=True)
         if any(t.is_meta for t in [*clone.parameters(), *clone.buffers()]):
             clone = None  # a buffer outside the state_dict (persistent=False) needs the model's own init
@@ -77,7 +77,7 @@ def _clone(artifact: Artifact) -> Any:
 _ALIGNMENT = 64
 
 
-def _aligned(state: Any) -> Any:
+def aligned(state: Any) -> Any:
     import torch
 
     if not isinstance(state, dict):
