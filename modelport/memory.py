@@ -1,4 +1,4 @@
-"""Letting a big model's copies go at once.
+"""Letting a big model's copies go at once, and how much memory there is to take.
 
 torch.fx graph modules (a loaded ``.pt2``, an export's graphs) sit in reference cycles, so a closed
 session's weights stay until the cycle collector runs. For a 3 GB model that is a second copy held
@@ -9,8 +9,9 @@ so it runs only when the bytes at stake are large.
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
-__all__ = ["COLLECT_ABOVE", "let_go"]
+__all__ = ["COLLECT_ABOVE", "available_memory", "let_go"]
 
 COLLECT_ABOVE = 256 << 20
 
@@ -19,3 +20,14 @@ def let_go(nbytes: int) -> None:
     """Collect reference cycles now when ``nbytes`` of tensors were just released (or are about to be)."""
     if nbytes >= COLLECT_ABOVE:
         gc.collect()
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), or None off Linux."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

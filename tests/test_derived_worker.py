@@ -46,3 +46,18 @@ def test_a_failure_in_the_child_is_an_export_error(tmp_path: Path) -> None:
     tmp_path.joinpath("model.onnx").write_bytes(b"not an onnx file")
     with pytest.raises(ExportError, match="float16 conversion failed"):
         derived_worker.export_in_child("onnx_fp16", tmp_path, ExportOptions(), '{"inputs": [], "outputs": []}')
+
+
+def test_int8_is_skipped_with_the_figures_where_its_quantizer_cannot_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnxruntime's quantizer takes about 6x the weights: a 6.4 GB model's was killed for memory at 24.9 GB.
+    A machine that cannot hold it gets a skip naming the figures, not a run killed by the kernel."""
+    from modelport.exporters import onnx_int8
+
+    monkeypatch.setattr(onnx_int8, "INT8_MEMORY_FACTOR", 1e9)  # the MLP's 31 KB would need 29 TB
+    report = modelport.run(out=tmp_path / "mlp", formats="onnx,onnx_int8", samples=1)
+    assert report.verdict == "pass"
+    stage = next(s for s in report.stages if s.name == "onnx_int8")
+    assert stage.status == "skipped" and "int8 quantizer holds about 1e+09x the float32 weights" in (stage.reason or "")
+    assert "more than this machine has" in (stage.reason or "") and "onnx_int8" not in report.formats

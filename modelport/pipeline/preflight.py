@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 
 from modelport.errors import UsageError
+from modelport.memory import available_memory
 
 __all__ = [
     "available_memory",
@@ -116,17 +117,6 @@ def check_disk(what: str, folder: Path, needed: int) -> None:
 # What a run holds beside the model besides the artifact it checks: Python, torch and onnxruntime
 # themselves, golden data, one input set's activations. Measured at 0.4 to 0.6 GB on the MLPs.
 _MEMORY_MARGIN = 512 << 20
-
-
-def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), or None off Linux."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def check_memory(parameter_bytes: int) -> None:
