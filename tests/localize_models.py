@@ -96,12 +96,12 @@ def branchy() -> tuple[nn.Module, dict[str, torch.Tensor]]:
     return Branchy(), {"x": torch.randn(2, 20)}
 
 
-def deep_mlp(layers: int = 100) -> tuple[nn.Module, torch.Tensor]:
+def deep_mlp(layers: int = 100, width: int = 512) -> tuple[nn.Module, torch.Tensor]:
     """A 100-layer MLP (``benchmarks/bench_localize.py``): localising must stay one pass, not one per layer."""
     stack: list[nn.Module] = []
     for _ in range(layers):
-        stack += [nn.Linear(64, 64), nn.Tanh()]
-    return nn.Sequential(*stack), torch.randn(2, 64)
+        stack += [nn.Linear(width, width), nn.Tanh()]
+    return nn.Sequential(*stack), torch.randn(2, width)
 
 
 class DictOut(nn.Module):

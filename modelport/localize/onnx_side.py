@@ -66,7 +66,7 @@ class OnnxProbe:
             count = len(self.scopes.unscoped)
             self.notes.append(f"{count} nodes record no module ({kinds}): compared only as they feed modules")
         wanted = [v for m in self.scopes.values for v in (*self.scopes.values[m], *self.scopes.inputs[m])]
-        exposed = ExposedGraph(path, signature, wanted)
+        exposed = ExposedGraph(path, signature, wanted, self.graph)
         try:
             self.final, self.values = exposed.run(inputs)
         finally:

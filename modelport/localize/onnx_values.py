@@ -51,11 +51,11 @@ def _session(model: onnx.ModelProto, folder: Path) -> object:
 class ExposedGraph:
     """The artifact's graph with ``values`` added as outputs: the ONNX Runtime runner asked for extra outputs."""
 
-    def __init__(self, path: Path, signature: Signature, values: Sequence[str]) -> None:
+    def __init__(self, path: Path, signature: Signature, values: Sequence[str], graph: onnx.ModelProto) -> None:
         from modelport.runtimes.ort_runner import OrtRunner
 
         self.signature = signature
-        self.runner: OrtRunner | None = OrtRunner(path.name, path, signature, extra_outputs=values)
+        self.runner: OrtRunner | None = OrtRunner(path.name, path, signature, extra_outputs=values, graph=graph)
         self.values = self.runner.extra
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from modelport.errors import LoadError, one_line
 from modelport.exporters.runtime import require
 from modelport.loaders import check_onnx_external_data
 from modelport.signature import Signature
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["OrtRunner"]
 
@@ -23,7 +27,16 @@ class OrtRunner:
     written beside it), and :meth:`infer_values` returns them with the outputs.
     """
 
-    def __init__(self, name: str, path: Path, signature: Signature, *, extra_outputs: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        signature: Signature,
+        *,
+        extra_outputs: Sequence[str] = (),
+        graph: onnx.ModelProto | None = None,
+    ) -> None:
+        """``graph``: ``path``'s graph, already read (without its external data) and checked, not read again."""
         self.name = name
         self.signature = signature
         ort = require("onnxruntime")
@@ -31,11 +44,12 @@ class OrtRunner:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would interleave with our table
         # onnxruntime follows a hard-linked external-data file out of the folder: check references first.
-        check_onnx_external_data(path)
+        if graph is None:
+            check_onnx_external_data(path)
         self.extra: list[str] = []
         try:
             if extra_outputs:
-                source: str | bytes = self._with_outputs(path, extra_outputs)
+                source: str | bytes = self._with_outputs(path, extra_outputs, graph)
                 options.add_session_config_entry(
                     "session.model_external_initializers_file_folder_path", str(path.parent)
                 )
@@ -52,13 +66,14 @@ class OrtRunner:
                 f"says {signature.input_names} and {signature.output_names}; re-export the model"
             )
 
-    def _with_outputs(self, path: Path, values: Sequence[str]) -> bytes:
+    def _with_outputs(self, path: Path, values: Sequence[str], graph: onnx.ModelProto | None) -> bytes:
         """The graph (weights left in their data file) with ``values`` listed after its own outputs."""
         import onnx
 
         from modelport.loaders import load_onnx
 
-        model = load_onnx(path, load_external_data=False)
+        model = onnx.ModelProto()
+        model.CopyFrom(graph if graph is not None else load_onnx(path, load_external_data=False))
         present = {o.name for o in model.graph.output}
         self.extra = [v for v in dict.fromkeys(values) if v not in present]
         model.graph.output.extend(onnx.ValueInfoProto(name=v) for v in self.extra)
