@@ -67,10 +67,10 @@ def _open_probe(
         prefix = trace.prefix_in(set(program.state_dict) | set(program.constants))
         via = f"torch.export.unflatten on {artifact.files[0]}"
         return TorchProbe(unflat, artifact.signature, inputs, tol, via, hooks=True, keyword=False, prefix=prefix), notes
-    from modelport.runtimes.torch_eager import _clone
+    from modelport.runtimes.torch_eager import weights_clone
 
     via = f"{artifact.files[0]} loaded into the model's code"
-    return TorchProbe(_clone(artifact), artifact.signature, inputs, tol, via, hooks=True), notes
+    return TorchProbe(weights_clone(artifact), artifact.signature, inputs, tol, via, hooks=True), notes
 
 
 def localize_candidate(

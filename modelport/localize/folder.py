@@ -63,24 +63,28 @@ def localize_results(
 
 
 def reference_from_spec(spec: str, folder: Path, manifest: Report) -> tuple[torch.nn.Module, Callable[[], Any]]:
-    """The model built from the user's ``spec`` with the folder's weights; and a factory of fresh instances."""
-    from modelport import exporters
-    from modelport.exporters.weights import WeightsExporter, load_weights_strict
+    """The model built from the user's ``spec`` with the folder's weights; and a factory of fresh instances.
+
+    With a weights file in the folder the model is built on the meta device and takes the file's tensors, as
+    the weights runtimes load it (no initialisation to throw away, one copy of the weights); without one it is
+    the seeded build, which is what the run exported.
+    """
     from modelport.models.source import resolve_model
+    from modelport.runtimes.base import Artifact
+    from modelport.runtimes.torch_eager import weights_clone
 
     source = resolve_model(spec)
-    model, _ = source.build(manifest.model.seed)
     weights = next((f for f in _WEIGHTS_FORMATS if f in manifest.formats), None)
     if weights is not None:
-        exporter = exporters.get(weights)
-        assert isinstance(exporter, WeightsExporter)
-        path = folder / manifest.formats[weights].files[0]
-        load_weights_strict(model, exporter.read_state(path), path.name)
-    elif manifest.model.weights is not None:
+        files = tuple(manifest.formats[weights].files)
+        model = weights_clone(Artifact(weights, "weights", folder, files, manifest.signature, source.factory))
+        return model, source.factory
+    if manifest.model.weights is not None:
         raise UsageError(
             f"the folder holds no weights file (state_dict, safetensors) and its model was built with --weights "
             f"{manifest.model.weights}: re-run `modelport run` with a weights format to localise"
         )
+    model, _ = source.build(manifest.model.seed)
     model.eval()
     return model, source.factory
 

@@ -30,7 +30,7 @@ class TorchRuntime(Runtime):
         name = f"{artifact.format}@{self.name}"
         if artifact.kind == "pt2":
             return _ModuleSession(name, TorchRunner(name, _program(artifact), artifact.signature, keyword=False))
-        return _ModuleSession(name, TorchRunner(name, _clone(artifact), artifact.signature))
+        return _ModuleSession(name, TorchRunner(name, weights_clone(artifact), artifact.signature))
 
 
 def _program(artifact: Artifact) -> Any:
@@ -47,7 +47,7 @@ def _program(artifact: Artifact) -> Any:
         raise LoadError(f"torch.export.load could not load {artifact.files[0]}: {one_line(e)}") from e
 
 
-def _clone(artifact: Artifact) -> Any:
+def weights_clone(artifact: Artifact) -> Any:
     from modelport import exporters
     from modelport.exporters.weights import WeightsExporter, load_weights_strict
 
