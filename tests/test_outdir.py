@@ -167,3 +167,14 @@ def test_not_enough_free_memory_is_refused_after_the_build_before_any_export(
     with pytest.raises(UsageError, match=r"not enough free memory for this model: 0\.0 GiB available, about 0\.5 GiB"):
         modelport.run(out=out, formats=["state_dict"])
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_disk_check_counts_each_formats_share_of_the_weights() -> None:
+    """float16 files hold half the float32 bytes and int8 a quarter: `--formats all` of a 6.4 GB model needs
+    about 45 GB, not 8 full copies (57 GB), which refused a run that fitted."""
+    from modelport.pipeline.preflight import disk_needed
+
+    gb = 10**9
+    base = disk_needed(gb, [])
+    assert disk_needed(gb, ["onnx"]) - base == gb
+    assert disk_needed(gb, ["onnx", "onnx_fp16", "onnx_int8"]) - base == gb + gb // 2 + gb // 4

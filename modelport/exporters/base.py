@@ -89,6 +89,8 @@ class Exporter(ABC):
     # loaded only from a trusted folder (``modelport.loaders.trust``).
     code: ClassVar[bool] = False
     only_runtimes: ClassVar[frozenset[str] | None] = None  # the runtimes that may run it, when not every one
+    # Its files' size as a share of the float32 weights (the pre-flight disk check): fp16 0.5, int8 0.25.
+    disk_share: ClassVar[float] = 1.0
 
     @property
     def candidate(self) -> str:

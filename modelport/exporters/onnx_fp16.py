@@ -82,6 +82,7 @@ class OnnxFp16Exporter(Exporter):
     derives_from = "onnx"
     lossy = True
     tolerance = Tolerance(atol=1e-3, rtol=1e-2, rtol_scope="tensor", min_cosine=0.999)
+    disk_share = 0.5
     tolerance_why = "float16 keeps about 3 significant digits of each output's range, and its direction (cosine)"
 
     def unsupported(self, request: ExportRequest) -> str | None:

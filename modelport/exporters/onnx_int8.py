@@ -173,6 +173,7 @@ class OnnxInt8Exporter(Exporter):
     derives_from = "onnx"
     lossy = True
     tolerance = Tolerance(atol=1e-2, rtol=0.05, rtol_scope="tensor", min_cosine=0.99)
+    disk_share = 0.25
     tolerance_why = "int8 error follows each output's range (5% of max|ref|), and its direction (cosine >= 0.99)"
 
     def unsupported(self, request: ExportRequest) -> str | None:

@@ -14,6 +14,7 @@ import fcntl
 import os
 import shutil
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 from modelport.errors import UsageError
@@ -95,11 +96,14 @@ def check_output_file(flag: str, path: Path) -> None:
     check_writable_folder(flag, path)
 
 
-def disk_needed(parameter_bytes: int, formats: int) -> int:
-    """The free disk a run needs: one copy of the weights per format (each file holds them all), one
-    more for the scratch files and the staging of derived formats, and 1 MiB for the golden data,
-    report and manifest (golden data grows with the inputs, not the weights: a rough floor)."""
-    return parameter_bytes * (formats + 1) + _MARGIN
+def disk_needed(parameter_bytes: int, formats: Sequence[str]) -> int:
+    """The free disk a run needs: each format's share of the weights (every file holds them all; float16
+    half, int8 a quarter), one more copy for the scratch files and the staging of derived formats, and
+    1 MiB for the golden data, report and manifest (golden data grows with the inputs, not the weights)."""
+    from modelport import exporters
+
+    shares = sum(exporters.get(name).disk_share for name in formats)
+    return int(parameter_bytes * (shares + 1)) + _MARGIN
 
 
 def check_disk(what: str, folder: Path, needed: int) -> None:

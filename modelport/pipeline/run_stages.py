@@ -52,7 +52,7 @@ class BuildStage(Stage[RunContext]):
         # Now the size is known, before any export: enough disk for every selected format?
         module = built.model
         weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
-        ctx.out.check_disk(disk_needed(weights, len(options.formats)))
+        ctx.out.check_disk(disk_needed(weights, options.formats))
         check_memory(weights)
         ctx.weight_bytes = weights
         ctx.stages.progress("probing shapes")
