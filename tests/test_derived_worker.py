@@ -61,3 +61,21 @@ def test_int8_is_skipped_with_the_figures_where_its_quantizer_cannot_fit(
     stage = next(s for s in report.stages if s.name == "onnx_int8")
     assert stage.status == "skipped" and "int8 quantizer holds about 1e+09x the float32 weights" in (stage.reason or "")
     assert "more than this machine has" in (stage.reason or "") and "onnx_int8" not in report.formats
+
+
+def test_an_export_killed_mid_write_leaves_no_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conversion process killed for memory left its scratch folder (.model.int8.onnx.XXXX.part) in the
+    artifact folder; a failed export now takes back every file and folder it added."""
+    from modelport import exporters
+    from modelport.format_record import FormatRecord
+
+    def killed(request: object) -> FormatRecord:
+        scratch = request.folder / ".model.int8.onnx.abc.part"  # type: ignore[attr-defined]
+        scratch.mkdir()
+        (scratch / "model.int8.onnx").write_bytes(b"half")
+        raise ExportError("the onnx_int8 export process was killed by signal 9 (out of memory?)")
+
+    monkeypatch.setattr(exporters.get("onnx_int8"), "export", killed)
+    report = modelport.run(out=tmp_path / "mlp", formats="onnx,onnx_int8", samples=1)
+    assert next(s for s in report.stages if s.name == "onnx_int8").status == "failed"
+    assert not [p for p in (tmp_path / "mlp").iterdir() if p.name.startswith(".model.int8")]

@@ -14,6 +14,7 @@ from modelport.errors import ExportError, LoadError, one_line
 from modelport.exporters.base import Exporter, ExportRequest, FormatRecord
 from modelport.exporters.onnx_check import check_onnx_file
 from modelport.exporters.onnx_derived import base_onnx, float32_only, op_types, read_graph
+from modelport.exporters.onnx_format import FILE as ONNX_FILE
 from modelport.exporters.onnx_save import data_file, file_roles, onnx_output, over_limit
 from modelport.exporters.quiet import collect_warnings
 from modelport.exporters.runtime import require
@@ -149,11 +150,15 @@ def _too_big_to_quantize(request: ExportRequest) -> str | None:
     from modelport.memory import available_memory
 
     free = available_memory()
-    weights = sum(t.numel() * t.element_size() for t in [*request.model.parameters(), *request.model.buffers()])
     if free is None:
         return None
-    needed = int(INT8_MEMORY_FACTOR * weights)
-    room = free + (weights if weights >= _BIG else 0)
+    # What the quantizer loads is the float32 graph: its files when the onnx stage wrote them (a big run has set
+    # the original's weights aside by now), else the weights the model still holds (set aside for it when big).
+    held = sum(t.numel() * t.element_size() for t in [*request.model.parameters(), *request.model.buffers()])
+    graph = [p for p in (request.folder / ONNX_FILE, data_file(request.folder / ONNX_FILE)) if p.is_file()]
+    fp32 = sum(p.stat().st_size for p in graph) if graph else held
+    needed = int(INT8_MEMORY_FACTOR * fp32)
+    room = free + (held if held >= _BIG else 0)
     if needed <= room:
         return None
     gib = 1 << 30

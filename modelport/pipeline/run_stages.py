@@ -7,6 +7,7 @@ outputs there; ``run_stages`` runs them and assembles the report.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -105,7 +106,7 @@ class ExportStage(Stage[RunContext]):
             # Its base export just failed: report that instead of failing the same way again.
             raise ExportError(f"needs the {base} export, which failed")
         folder, built = ctx.folder, ctx.model
-        before = {p for p in folder.rglob("*") if p.is_file()}
+        before = set(folder.rglob("*"))
         try:
             fmt = self._export(ctx, record)
             _check_target(ctx, self.exporter, fmt)
@@ -117,8 +118,14 @@ class ExportStage(Stage[RunContext]):
                     f"{ctx.weight_bytes / (1 << 30):.1f} GiB of weights are held once at a time, not twice"
                 )
         except Exception:
-            for path in {p for p in folder.rglob("*") if p.is_file()} - before:
-                path.unlink()  # a rejected artifact must not ship in the folder
+            # A rejected artifact must not ship in the folder, nor the scratch folder of an export process
+            # that was killed: new files first, then new folders, deepest first.
+            new = set(folder.rglob("*")) - before
+            for path in sorted(new, key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
             raise
         let_go(ctx.weight_bytes)  # the exporter's graphs (torch.fx, ONNX IR) sit in reference cycles
         if self.exporter.role == "model":  # the ranges every graph was exported with
