@@ -162,13 +162,6 @@ def judge_trace(
     )
 
 
-def _figure(check: ValueCheck | None) -> str:
-    if check is None or check.max_abs_err is None:
-        return "?"
-    used = f", {check.tolerance_used:.3g}x the tolerance" if check.tolerance_used is not None else ""
-    return f"max abs err {check.max_abs_err:.3g}{used}"
-
-
 def _verdict(
     trace: Trace,
     probe: Probe,
@@ -222,9 +215,3 @@ def _verdict(
         f"first diverging module: {where}, but fed the reference's inputs it is within tolerance: the error "
         f"enters before it, outside every named module{entering}{unseen}, or is an earlier small error it amplifies"
     )
-
-
-def describe_first(loc: Localization) -> str:
-    """The first module and its figures, for one line."""
-    entry = next((e for e in loc.modules if e.module == loc.first), None)
-    return f"{loc.first}: {_figure(entry.chained or entry.own if entry else None)}"
