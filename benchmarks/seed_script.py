@@ -3,11 +3,15 @@
 The baseline of ``bench_seed.py``: build the MLP, tensor save/load, ``state_dict`` save and load
 into a clone, trace + save + load, dynamo ONNX export, one ONNX Runtime run.
 
-    .venv/bin/python benchmarks/seed_script.py OUT_DIR
+    .venv/bin/python benchmarks/seed_script.py OUT_DIR [--freeze-at-exit]
+
+``--freeze-at-exit`` gives the script modelport's own exit (``gc.freeze()`` before the interpreter shuts down,
+see ``modelport/shutdown.py``), so that the benchmark can show how much of the difference that exit is.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -41,3 +45,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    if "--freeze-at-exit" in sys.argv[2:]:
+        gc.freeze()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from modelport import __version__
 from modelport.cli_parser import build_parser
 from modelport.errors import UsageError, WriteError, interrupt, resource_error
+from modelport.shutdown import exit_quickly
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -325,6 +326,6 @@ def console_main() -> None:
         # are remembered, so one that a library swallowed still stops the run at the next stage.
         signal.signal(signal.SIGTERM, interrupt)
         signal.signal(signal.SIGINT, interrupt)
-        sys.exit(main())
+        exit_quickly(main())
     except KeyboardInterrupt:
         sys.exit(130)

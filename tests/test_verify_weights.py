@@ -350,3 +350,23 @@ def test_one_layer_copied_over_another_fails(tmp_path: Path) -> None:
     for fmt in ("state_dict", "safetensors"):
         (cand,) = [c for c in report.candidates if c.format == fmt]
         assert cand.verdict == "fail" and "l2.weight" in (cand.reason or "")
+
+
+def test_the_file_stands_in_for_the_program_only_when_every_tensor_hashes_alike() -> None:
+    # verify compares a weights file with itself in the program's place (so a big model's weights and program are
+    # never held together) only when the program's sha256 of every tensor, by name, is the file's.
+    import numpy as np
+
+    from modelport.exporters.weights import tensor_digest
+    from modelport.pipeline.verify_weights import stand_in_for_program
+
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.zeros(3, dtype=np.float32)}
+    digests = {k: tensor_digest(v) for k, v in state.items()}
+    same = stand_in_for_program(state, digests)
+    assert same is not None and same.source == "torch_export" and same.tensors is state
+    assert stand_in_for_program(state, None) is None
+    assert stand_in_for_program(state, {**digests, "extra": digests["b"]}) is None  # another name
+    assert stand_in_for_program(state, {**digests, "b": tensor_digest(np.ones(3, dtype=np.float32))}) is None
+    # the same bytes under another dtype or shape are another tensor
+    assert stand_in_for_program(state, {**digests, "w": tensor_digest(state["w"].reshape(3, 2))}) is None
+    assert stand_in_for_program(state, {**digests, "b": tensor_digest(np.zeros(3, dtype=np.int32))}) is None

@@ -93,4 +93,6 @@ def _main(request_path: str, result_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1], sys.argv[2]))
+    from modelport.shutdown import exit_quickly
+
+    exit_quickly(_main(sys.argv[1], sys.argv[2]))

@@ -76,4 +76,6 @@ def _second_run(args_file: str, out: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_second_run(sys.argv[1], sys.argv[2]))
+    from modelport.shutdown import exit_quickly
+
+    exit_quickly(_second_run(sys.argv[1], sys.argv[2]))

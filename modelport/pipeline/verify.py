@@ -32,7 +32,15 @@ from modelport.pipeline.stages import StageEvent, Steps
 from modelport.pipeline.verify_golden import golden_paths, golden_replays
 from modelport.pipeline.verify_manifest import consistency, golden_set_problems, inside, integrity
 from modelport.pipeline.verify_policy import observed_dtypes, verify_tolerances
-from modelport.pipeline.verify_weights import REPLAYED, Anchors, check_weights, program_state, read_weights
+from modelport.pipeline.verify_weights import (
+    REPLAYED,
+    Anchors,
+    check_weights,
+    program_digests,
+    program_state,
+    read_weights,
+    stand_in_for_program,
+)
 from modelport.runtimes.plan import Pairing, Selection, pairings, select
 from modelport.signing import SignatureStatus, load_trusted_keys, signature_status
 from modelport.validators.candidate import ReplaySet, not_run, vacuous_notes
@@ -409,6 +417,10 @@ def _prove_weights(
         else:
             names[name] = set(read)
         del read
+    # The program's tensors by sha256, read and let go before any weights file is read again: a file whose tensors
+    # all hash alike is compared with itself standing in for the program, so weights and program (6.4 GB each for
+    # the biggest model measured) are never held together; any other file is compared with the program itself.
+    digests = program_digests(root, manifest.formats) if "torch_export" in passed and names else None
     for name in names:
         # Then one file at a time, read again: a big model's weights are never held twice here.
         exporter = exporters.get(name)
@@ -420,8 +432,17 @@ def _prove_weights(
             results[exporter.candidate] = state
             continue
         peers = {manifest.formats[n].files[0]: keys for n, keys in names.items() if n != name}
-        digests = manifest.formats[name].tensors if signed else None
+        signed_digests = manifest.formats[name].tensors if signed else None
         results[exporter.candidate] = check_weights(
-            exporter, root, files, tol, anchors, no_program, state=state, peers=peers, signed=digests
+            exporter,
+            root,
+            files,
+            tol,
+            anchors,
+            no_program,
+            state=state,
+            peers=peers,
+            signed=signed_digests,
+            stand_in=stand_in_for_program(state, digests),
         )
         del state  # before the next file is read

@@ -27,7 +27,17 @@ from modelport.validators.candidate import not_run, summarise
 from modelport.validators.compare import compare_array
 from modelport.validators.records import CandidateResult, OutputCheck, Tolerance
 
-__all__ = ["PROGRAM_FIX", "REPLAYED", "Anchors", "check_weights", "program_state", "read_weights", "weights_notes"]
+__all__ = [
+    "PROGRAM_FIX",
+    "REPLAYED",
+    "Anchors",
+    "check_weights",
+    "program_digests",
+    "program_state",
+    "read_weights",
+    "stand_in_for_program",
+    "weights_notes",
+]
 
 PROGRAM_FIX = "include torch_export in --formats: its program holds every tensor by name"
 REPLAYED = "intact by sha256; replayed every golden set"
@@ -224,12 +234,13 @@ def check_weights(
     state: State | None = None,
     peers: Mapping[str, Collection[str]] | None = None,
     signed: Mapping[str, str] | None = None,
+    stand_in: AnchorTensors | None = None,
 ) -> CandidateResult:
     """Prove each tensor of the weights file against the verified artifacts; ``no_program`` says why no .pt2.
 
     ``state`` is the file's tensors when already read; ``peers`` the other weights files' tensor names;
     ``signed`` the per-tensor sha256 the manifest records, given only under a valid signature: they
-    prove what no artifact could.
+    prove what no artifact could. ``stand_in`` replaces the program's tensors (see :func:`stand_in_for_program`).
     """
     fmt, cand, runtime = exporter.name, exporter.candidate, exporter.runtime
     if state is None:
@@ -237,7 +248,7 @@ def check_weights(
         if isinstance(read, CandidateResult):
             return read
         state = read
-    program = anchors.get("torch_export")
+    program = stand_in if stand_in is not None else anchors.get("torch_export")
     if program is not None and (problem := _keys_problem(files[0], state, program)) is not None:
         return not_run(cand, fmt, runtime, tol, "missing", problem)
     if program is None and peers and (problem := _peers_problem(files[0], state, peers)) is not None:
@@ -288,7 +299,18 @@ def _by_digest(match: Match, tensor: np.ndarray, signed: Mapping[str, str]) -> M
     return Match(match.name, "fail", source=SIGNED, detail="differs from the sha256 the signed manifest records")
 
 
-def _program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[str, str] | None:
+def stand_in_for_program(state: State, digests: Mapping[str, str] | None) -> AnchorTensors | None:
+    """The weights file's own tensors as the verified program's, when both hold the same names and every tensor's
+    sha256 (dtype, shape and bytes) is the program's: the comparisons then give what the program's tensors would,
+    and a big model's weights and program are never held together. None otherwise: compare with the program."""
+    if digests is None or set(state) != set(digests):
+        return None
+    if any(tensor_digest(tensor) != digests[name] for name, tensor in state.items()):
+        return None
+    return AnchorTensors("torch_export", state, exact_names=True)
+
+
+def program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[str, str] | None:
     """The .pt2 program's tensors by name and sha256 (as the manifest records a weights file's), read once
     and let go: a big model's weights file and program are then never held together to predict the notes."""
 
@@ -317,7 +339,7 @@ def weights_notes(
     checked = next((c for c in candidates if c.format == "torch_export"), None)
     why = program_state("torch_export" in selected, "torch_export" in formats, checked, skipped.get("torch_export"))
     notes = []
-    program = _program_digests(root, formats) if "torch_export" in passed else None
+    program = program_digests(root, formats) if "torch_export" in passed else None
     for name, record in formats.items():
         exporter = exporters.get(name)
         if not isinstance(exporter, WeightsExporter) or name not in passed:

@@ -151,4 +151,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from modelport.shutdown import exit_quickly
+
+    exit_quickly(main(sys.argv[1:]))
