@@ -55,18 +55,18 @@ def test_a_big_model_is_loaded_back_once_by_validate_with_the_original_freed(
     assert {c.candidate for c in report.candidates if c.verdict == "pass"} >= {"state_dict@torch", "onnx@onnxruntime"}
 
 
-def test_run_predicts_verify_from_the_program_digests_alone(mlp_folder: Path) -> None:
+def test_run_predicts_verify_from_theprogram_digests_alone(mlp_folder: Path) -> None:
     """run's weights notes: a program holding every tensor bit for bit settles them without reading the files."""
     from modelport.loaders.trust import granted
     from modelport.pipeline.manifest import read_manifest
-    from modelport.pipeline.verify_weights import _program_digests
+    from modelport.pipeline.verify_weights import program_digests
 
     manifest = read_manifest(mlp_folder)
     with granted(mlp_folder, "test"):
-        digests = _program_digests(mlp_folder, manifest.formats)
+        digests = program_digests(mlp_folder, manifest.formats)
     assert digests is not None
     assert digests == manifest.formats["state_dict"].tensors == manifest.formats["safetensors"].tensors
-    assert _program_digests(mlp_folder, manifest.formats) is None  # not trusted: the full comparison decides
+    assert program_digests(mlp_folder, manifest.formats) is None  # not trusted: the full comparison decides
 
 
 def test_cycles_holding_big_copies_are_collected_at_once_small_ones_left_to_the_collector() -> None:
