@@ -12,9 +12,9 @@ The heavy parts (torch, onnx) are imported on first use, so ``modelport --versio
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from modelport._lazy import lazy_attributes
 from modelport._version import __version__
 from modelport.errors import ExportError, LoadError, ModelportError, StageError, UsageError
 
@@ -44,7 +44,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'modelport' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

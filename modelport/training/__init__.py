@@ -11,7 +11,7 @@ Names load on first use: importing the package loads no torch.
 
 from __future__ import annotations
 
-from typing import Any
+from modelport._lazy import lazy_attributes
 
 __all__ = ["Checkpointer", "TrainResult", "TrainingTask", "deterministic", "seed_everything", "train"]
 
@@ -25,9 +25,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
