@@ -179,6 +179,17 @@ def test_a_scaled_tensor_fails_against_the_program(with_program: Path, tmp_path:
     assert bad.failures()[0].max_rel_err == pytest.approx(SCALE - 1, rel=0.01)
 
 
+def test_a_0d_tensor_stored_with_shape_1_fails_against_the_program(tmp_path: Path) -> None:
+    # tensor_digest hashes a 0-d tensor as shape [1]: the file must not stand in for the program on that digest.
+    folder = _run(tmp_path / "scalar", f"{MODELS}:scalar_buffer", "state_dict,torch_export")
+    state = torch.load(folder / "state_dict.pt", weights_only=True)
+    state["scale"] = state["scale"].reshape(1)
+    torch.save(state, folder / "state_dict.pt")
+    rehash(folder, "state_dict.pt")
+    bad = _candidate(modelport.verify(folder, trust=True), "state_dict@torch")
+    assert bad.verdict == "fail" and bad.reason == "state_dict.pt: tampered tensors scale"
+
+
 def test_weights_with_a_key_only_removed_fail(with_program: Path, tmp_path: Path) -> None:
     folder = _copy(with_program, tmp_path)
     state = torch.load(folder / "state_dict.pt", weights_only=True)
@@ -360,13 +371,18 @@ def test_the_file_stands_in_for_the_program_only_when_every_tensor_hashes_alike(
     from modelport.exporters.weights import tensor_digest
     from modelport.pipeline.verify_weights import stand_in_for_program
 
+    def print_of(a: np.ndarray) -> tuple[str, tuple[int, ...]]:
+        return tensor_digest(a), a.shape
+
     state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.zeros(3, dtype=np.float32)}
-    digests = {k: tensor_digest(v) for k, v in state.items()}
-    same = stand_in_for_program(state, digests)
+    state["t"] = np.array(0.5, dtype=np.float32)  # 0-d
+    program = {k: print_of(v) for k, v in state.items()}
+    same = stand_in_for_program(state, program)
     assert same is not None and same.source == "torch_export" and same.tensors is state
     assert stand_in_for_program(state, None) is None
-    assert stand_in_for_program(state, {**digests, "extra": digests["b"]}) is None  # another name
-    assert stand_in_for_program(state, {**digests, "b": tensor_digest(np.ones(3, dtype=np.float32))}) is None
+    assert stand_in_for_program(state, {**program, "extra": program["b"]}) is None  # another name
+    assert stand_in_for_program(state, {**program, "b": print_of(np.ones(3, dtype=np.float32))}) is None
     # the same bytes under another dtype or shape are another tensor
-    assert stand_in_for_program(state, {**digests, "w": tensor_digest(state["w"].reshape(3, 2))}) is None
-    assert stand_in_for_program(state, {**digests, "b": tensor_digest(np.zeros(3, dtype=np.int32))}) is None
+    assert stand_in_for_program(state, {**program, "w": print_of(state["w"].reshape(3, 2))}) is None
+    assert stand_in_for_program(state, {**program, "b": print_of(np.zeros(3, dtype=np.int32))}) is None
+    assert stand_in_for_program(state, {**program, "t": print_of(state["t"].reshape(1))}) is None

@@ -55,7 +55,7 @@ def test_a_big_model_is_loaded_back_once_by_validate_with_the_original_freed(
     assert {c.candidate for c in report.candidates if c.verdict == "pass"} >= {"state_dict@torch", "onnx@onnxruntime"}
 
 
-def test_run_predicts_verify_from_theprogram_digests_alone(mlp_folder: Path) -> None:
+def test_run_predicts_verify_from_the_program_digests_alone(mlp_folder: Path) -> None:
     """run's weights notes: a program holding every tensor bit for bit settles them without reading the files."""
     from modelport.loaders.trust import granted
     from modelport.pipeline.manifest import read_manifest

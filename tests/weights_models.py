@@ -130,6 +130,23 @@ def unused_buffer() -> tuple[nn.Module, torch.Tensor]:
     return UnusedBuffer().eval(), torch.randn(2, 6, generator=_gen())
 
 
+class ScalarBuffer(nn.Module):
+    """A Linear layer scaled by a 0-d buffer (a temperature, a step count)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+        self.register_buffer("scale", torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale
+
+
+def scalar_buffer() -> tuple[nn.Module, torch.Tensor]:
+    """Inputs (2, 6) -> (2, 3); ``scale`` is a 0-d tensor."""
+    return ScalarBuffer().eval(), torch.randn(2, 6, generator=_gen())
+
+
 class _ThreeLinear(nn.Module):
     def __init__(self) -> None:
         super().__init__()

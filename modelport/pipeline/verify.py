@@ -36,7 +36,7 @@ from modelport.pipeline.verify_weights import (
     REPLAYED,
     Anchors,
     check_weights,
-    program_digests,
+    program_fingerprints,
     program_state,
     read_weights,
     stand_in_for_program,
@@ -417,10 +417,10 @@ def _prove_weights(
         else:
             names[name] = set(read)
         del read
-    # The program's tensors by sha256, read and let go before any weights file is read again: a file whose tensors
-    # all hash alike is compared with itself standing in for the program, so weights and program (6.4 GB each for
-    # the biggest model measured) are never held together; any other file is compared with the program itself.
-    digests = program_digests(root, manifest.formats) if "torch_export" in passed and names else None
+    # The program's tensors by sha256 and shape, read and let go before any weights file is read again: a file
+    # whose tensors all match is compared with itself standing in for the program, so weights and program (6.4 GB
+    # each for the biggest model measured) are never held together; any other file, with the program itself.
+    program = program_fingerprints(root, manifest.formats) if "torch_export" in passed and names else None
     for name in names:
         # Then one file at a time, read again: a big model's weights are never held twice here.
         exporter = exporters.get(name)
@@ -443,6 +443,6 @@ def _prove_weights(
             state=state,
             peers=peers,
             signed=signed_digests,
-            stand_in=stand_in_for_program(state, digests),
+            stand_in=stand_in_for_program(state, program),
         )
         del state  # before the next file is read

@@ -33,6 +33,7 @@ __all__ = [
     "Anchors",
     "check_weights",
     "program_digests",
+    "program_fingerprints",
     "program_state",
     "read_weights",
     "stand_in_for_program",
@@ -299,31 +300,42 @@ def _by_digest(match: Match, tensor: np.ndarray, signed: Mapping[str, str]) -> M
     return Match(match.name, "fail", source=SIGNED, detail="differs from the sha256 the signed manifest records")
 
 
-def stand_in_for_program(state: State, digests: Mapping[str, str] | None) -> AnchorTensors | None:
+Fingerprints = dict[str, tuple[str, tuple[int, ...]]]  # name -> (tensor_digest, shape)
+
+
+def stand_in_for_program(state: State, program: Fingerprints | None) -> AnchorTensors | None:
     """The weights file's own tensors as the verified program's, when both hold the same names and every tensor's
-    sha256 (dtype, shape and bytes) is the program's: the comparisons then give what the program's tensors would,
-    and a big model's weights and program are never held together. None otherwise: compare with the program."""
-    if digests is None or set(state) != set(digests):
+    sha256 (dtype and bytes) and shape are the program's: the comparisons then give what the program's tensors
+    would, and a big model's weights and program are never held together. None otherwise: compare with the
+    program. The shape is compared apart: ``tensor_digest`` hashes a 0-d tensor as shape [1]."""
+    if program is None or set(state) != set(program):
         return None
-    if any(tensor_digest(tensor) != digests[name] for name, tensor in state.items()):
-        return None
+    for name, tensor in state.items():
+        digest, shape = program[name]
+        if tensor.shape != shape or tensor_digest(tensor) != digest:
+            return None
     return AnchorTensors("torch_export", state, exact_names=True)
 
 
-def program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[str, str] | None:
-    """The .pt2 program's tensors by name and sha256 (as the manifest records a weights file's), read once
-    and let go: a big model's weights file and program are then never held together to predict the notes."""
-
-    def digests() -> dict[str, str]:
-        tensors = _unprefixed(_from_pt2(root / formats["torch_export"].files[0]))
-        return {k: tensor_digest(v) for k, v in tensors.items()}
-
+def program_fingerprints(root: Path, formats: Mapping[str, FormatRecord]) -> Fingerprints | None:
+    """The .pt2 program's tensors by name: sha256 (as the manifest records a weights file's) and shape, read once
+    and let go, so that a big model's weights file and program are never held together; None when unreadable
+    (the full comparison then says what it finds)."""
+    path = root / formats["torch_export"].files[0]
     try:
-        return digests()
+        tensors = _unprefixed(_from_pt2(path))
+        return {k: (tensor_digest(v), tuple(v.shape)) for k, v in tensors.items()}
     except Exception:
-        return None  # the full comparison below says what verify will find
+        return None
     finally:
-        let_go((root / formats["torch_export"].files[0]).stat().st_size)  # its graph modules sit in cycles
+        tensors = {}  # the program's arrays are views of it: dropped before the collection below
+        let_go(path.stat().st_size)  # its graph modules sit in cycles
+
+
+def program_digests(root: Path, formats: Mapping[str, FormatRecord]) -> dict[str, str] | None:
+    """:func:`program_fingerprints` without the shapes: the per-tensor sha256 a manifest records."""
+    found = program_fingerprints(root, formats)
+    return None if found is None else {k: digest for k, (digest, _) in found.items()}
 
 
 def weights_notes(
