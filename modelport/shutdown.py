@@ -2,9 +2,11 @@
 
 The interpreter's shutdown runs full garbage collections over every object still alive; after torch, dynamo and
 onnxscript are imported that is about 400k objects, and 1.2 to 1.9 s of a 6 s seed pipeline measured here (the same
-for a hand-written script doing the same library calls). Freezing them first skips those collections; the objects
-are still released, ``atexit`` handlers and ``weakref.finalize`` callbacks still run, and files are still flushed
-and closed. Only for processes modelport owns (its command line and its worker processes), never inside a caller's
+for a hand-written script doing the same library calls). Freezing them first skips those collections; ``atexit``
+handlers and ``weakref.finalize`` callbacks still run, and the standard streams are still flushed. What it gives
+up: garbage left in reference cycles is never collected, so its ``__del__`` methods do not run; a file closed only
+by a finalizer would stay unflushed. modelport writes every file inside ``with`` blocks, so nothing depends on that.
+Only for processes modelport owns (its command line and its worker processes), never inside a caller's
 interpreter through the Python API.
 """
 
