@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
-__all__ = ["COLLECT_ABOVE", "available_memory", "let_go"]
+__all__ = ["COLLECT_ABOVE", "available_memory", "let_go", "module_bytes"]
 
 COLLECT_ABOVE = 256 << 20
 
@@ -31,3 +32,8 @@ def available_memory() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def module_bytes(module: Any) -> int:
+    """The bytes a ``torch.nn.Module``'s parameters and buffers hold (what a run sizes its disk and memory by)."""
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])

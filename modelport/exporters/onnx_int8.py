@@ -147,14 +147,14 @@ _BIG = 1 << 30  # above this the run sets its own copy of the weights aside whil
 
 def _too_big_to_quantize(request: ExportRequest) -> str | None:
     """A skip reason when this machine cannot hold onnxruntime's quantizer at work on this model."""
-    from modelport.memory import available_memory
+    from modelport.memory import available_memory, module_bytes
 
     free = available_memory()
     if free is None:
         return None
     # What the quantizer loads is the float32 graph: its files when the onnx stage wrote them (a big run has set
     # the original's weights aside by now), else the weights the model still holds (set aside for it when big).
-    held = sum(t.numel() * t.element_size() for t in [*request.model.parameters(), *request.model.buffers()])
+    held = module_bytes(request.model)
     graph = [p for p in (request.folder / ONNX_FILE, data_file(request.folder / ONNX_FILE)) if p.is_file()]
     fp32 = sum(p.stat().st_size for p in graph) if graph else held
     needed = int(INT8_MEMORY_FACTOR * fp32)

@@ -15,7 +15,7 @@ from modelport import exporters
 from modelport.errors import ExportError, NotReproducible, ParityFailure, StageError, UsageError, one_line
 from modelport.exporters import ExportRequest, FormatRecord
 from modelport.exporters.onnx_format import graph_facts
-from modelport.memory import let_go
+from modelport.memory import let_go, module_bytes
 from modelport.models.source import BUILTIN
 from modelport.pipeline.build import build_model, probe_built, release_weights, widen_for_export
 from modelport.pipeline.candidates import check_pairing
@@ -52,7 +52,7 @@ class BuildStage(Stage[RunContext]):
         built = build_model(ctx.source, options.seed, options.build)
         # Now the size is known, before any export: enough disk for every selected format?
         module = built.model
-        weights = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+        weights = module_bytes(module)
         ctx.out.check_disk(disk_needed(weights, options.formats))
         check_memory(weights)
         ctx.weight_bytes = weights
